@@ -1,0 +1,80 @@
+// The event model: what a producer's event becomes once validated, and what a
+// committed event looks like to everyone downstream of the log.
+//
+// Flow: producer JSON --DecodeEvents()--> Event (validated, normalised body)
+//       --bus writer assigns offset--> CommittedEvent (final JSON, encoded once)
+// A CommittedEvent is immutable and shared (EventPtr) by the hot ring, every
+// subscriber that delivers it, and storage reads; copying it is never needed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tailbus {
+
+// Non-owning view of the fields a Filter matches on. Valid only while the
+// event it was taken from is alive. Absent numeric fields are std::nullopt.
+struct EventFields {
+  std::string_view session_id;
+  std::string_view event_type;
+  std::string_view agent_id;
+  std::string_view tool_name;
+  std::string_view status;
+  std::string_view model;
+  std::string_view feature_id;
+  std::optional<int64_t> cost_tokens;
+  std::optional<double> duration_ms;
+};
+
+// The normalised, indexed fields of an event. Optional string fields are empty
+// when the producer did not give them.
+struct EventHeader {
+  std::string session_id;       // required, 1..128 printable bytes
+  std::string event_type;       // required, 1..64 bytes of [A-Za-z0-9_.:-]
+  std::string event_id;         // given by the producer, or generated (time-ordered)
+  int64_t timestamp_ms = 0;     // producer's time, or ingest time; epoch milliseconds UTC
+  std::string agent_id;
+  std::string tool_name;
+  std::string status;
+  std::string model;
+  std::string feature_id;
+  std::string parent_event_id;
+  std::optional<int64_t> cost_tokens;  // >= 0; derived from total_tokens / prompt+completion
+  std::optional<double> duration_ms;   // >= 0; derived from execution_duration_seconds
+
+  EventFields fields() const {
+    return {session_id, event_type, agent_id, tool_name, status,
+            model,      feature_id, cost_tokens, duration_ms};
+  }
+};
+
+// A validated event waiting to be appended.
+struct Event {
+  EventHeader header;
+  // Canonical JSON object text of the event WITHOUT `offset` and `ingested_at`
+  // (the bus adds those at commit). Starts with '{' and ends with '}'.
+  std::string body;
+};
+
+// An event the log has committed. Immutable once built.
+struct CommittedEvent {
+  int64_t offset = 0;          // global, gap-free, starts at 1
+  int64_t ingested_at_ms = 0;  // when the bus accepted it, epoch milliseconds UTC
+  EventHeader header;
+  // The delivered JSON object: `{"offset":N,"ingested_at":"…",<body members>}`.
+  std::string json;
+
+  EventFields fields() const { return header.fields(); }
+  // Approximate heap footprint, for the hot ring's byte budget.
+  size_t ApproximateBytes() const;
+};
+
+using EventPtr = std::shared_ptr<const CommittedEvent>;
+
+// Builds the delivered JSON text from a normalised body (see Event::body).
+std::string EncodeCommittedJson(std::string_view body, int64_t offset, int64_t ingested_at_ms);
+
+}  // namespace tailbus
