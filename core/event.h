@@ -32,10 +32,10 @@ struct EventFields {
 // The normalised, indexed fields of an event. Optional string fields are empty
 // when the producer did not give them.
 struct EventHeader {
-  std::string session_id;       // required, 1..128 printable bytes
-  std::string event_type;       // required, 1..64 bytes of [A-Za-z0-9_.:-]
-  std::string event_id;         // given by the producer, or generated (time-ordered)
-  int64_t timestamp_ms = 0;     // producer's time, or ingest time; epoch milliseconds UTC
+  std::string session_id;    // required, 1..128 printable bytes
+  std::string event_type;    // required, 1..64 bytes of [A-Za-z0-9_.:-]
+  std::string event_id;      // given by the producer, or generated (time-ordered)
+  int64_t timestamp_ms = 0;  // producer's time, or ingest time; epoch milliseconds UTC
   std::string agent_id;
   std::string tool_name;
   std::string status;
@@ -46,7 +46,7 @@ struct EventHeader {
   std::optional<double> duration_ms;   // >= 0; derived from execution_duration_seconds
 
   EventFields fields() const {
-    return {session_id, event_type, agent_id, tool_name, status,
+    return {session_id, event_type, agent_id,    tool_name,  status,
             model,      feature_id, cost_tokens, duration_ms};
   }
 };

@@ -3,7 +3,8 @@
 // Grammar (JSON object, every key optional; see docs/FILTERS.md):
 //   event_types, session_ids (or session_id: one string), agent_ids,
 //   tool_names, statuses, models, feature_ids : arrays of strings; an event
-//       matches when its field is one of the listed values
+//       matches when its field is one of the listed values (an empty list
+//       matches nothing; leave the key out to match any value)
 //   cost_threshold_tokens : integer >= 0; matches when cost_tokens > it
 //   min_duration_ms       : number >= 0; matches when duration_ms >= it
 //   any                   : non-empty array of filters; matches when one does
@@ -49,30 +50,30 @@ class Filter {
 
   bool MatchesEverything() const;
 
-  // The top-level session_ids list (empty when sessions are not constrained at
-  // the top level). Storage uses it to read through the per-session index.
-  const std::vector<std::string>& session_ids() const { return session_ids_; }
+  // The top-level session_ids list, or an empty list when sessions are not
+  // constrained at the top level (or constrained to none). Storage reads
+  // through the per-session index when it is non-empty.
+  const std::vector<std::string>& session_ids() const;
 
   // This filter further restricted to one session (AND). Used by endpoints
   // bound to a session: nothing in the filter can widen it.
   Filter RestrictedToSession(std::string_view session_id) const;
 
-  bool operator==(const Filter& other) const;
+  bool operator==(const Filter& other) const = default;
 
  private:
-  std::vector<std::string> event_types_;
-  std::vector<std::string> session_ids_;
-  std::vector<std::string> agent_ids_;
-  std::vector<std::string> tool_names_;
-  std::vector<std::string> statuses_;
-  std::vector<std::string> models_;
-  std::vector<std::string> feature_ids_;
+  using List = std::optional<std::vector<std::string>>;  // nullopt: unconstrained
+
+  List event_types_;
+  List session_ids_;
+  List agent_ids_;
+  List tool_names_;
+  List statuses_;
+  List models_;
+  List feature_ids_;
   std::optional<int64_t> cost_threshold_tokens_;
   std::optional<double> min_duration_ms_;
   std::vector<Filter> any_;
-  // True when a restriction left no possible session (e.g. session_ids [a]
-  // restricted to b): matches nothing.
-  bool matches_nothing_ = false;
 
   friend class FilterParser;
 };

@@ -37,7 +37,9 @@ class [[nodiscard]] Status {
   Status() = default;  // OK
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {StatusCode::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {StatusCode::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }
   static Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
@@ -68,7 +70,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "a Result built from a Status must carry an error");
   }
@@ -101,8 +103,8 @@ class [[nodiscard]] Result {
 }  // namespace tailbus
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define TAILBUS_RETURN_IF_ERROR(expr)      \
-  do {                                     \
-    ::tailbus::Status _st = (expr);        \
-    if (!_st.ok()) return _st;             \
+#define TAILBUS_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::tailbus::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)

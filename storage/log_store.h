@@ -72,11 +72,11 @@ struct SessionSummary {
 };
 
 struct LogStats {
-  int64_t head = 0;          // last committed offset (0 when empty)
-  int64_t earliest = 1;      // first retained offset (head + 1 when empty)
-  int64_t event_count = 0;   // retained events
-  int64_t session_count = 0; // visible (not deleted) sessions
-  int64_t file_bytes = 0;    // database + WAL size on disk
+  int64_t head = 0;           // last committed offset (0 when empty)
+  int64_t earliest = 1;       // first retained offset (head + 1 when empty)
+  int64_t event_count = 0;    // retained events
+  int64_t session_count = 0;  // visible (not deleted) sessions
+  int64_t file_bytes = 0;     // database + WAL size on disk
   std::string epoch;
   int schema_version = 0;
   int64_t created_at_ms = 0;
@@ -90,9 +90,9 @@ struct ReadPage {
 };
 
 struct RetentionPolicy {
-  int64_t max_age_ms = 0;      // 0: no age limit (age by ingested_at)
-  int64_t max_events = 0;      // 0: no count limit
-  int64_t max_bytes = 0;       // 0: no size limit (sum of stored JSON bytes)
+  int64_t max_age_ms = 0;  // 0: no age limit (age by ingested_at)
+  int64_t max_events = 0;  // 0: no count limit
+  int64_t max_bytes = 0;   // 0: no size limit (sum of stored JSON bytes)
 };
 
 class LogReader {
