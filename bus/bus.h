@@ -20,7 +20,6 @@
 // AppendAsync completes at once with ResourceExhausted; nothing is queued.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -131,7 +130,9 @@ class Bus {
   int AddWakeup(std::function<void()> fn);
   void RemoveWakeup(int id);
 
-  int64_t head() const { return head_.load(std::memory_order_acquire); }
+  // Last committed offset (0 when the log is empty).
+  int64_t head() const;
+  // First retained offset (head() + 1 when the log is empty).
   int64_t earliest() const;
   const std::string& epoch() const;
 
@@ -147,7 +148,6 @@ class Bus {
   friend class Cursor;
 
   std::unique_ptr<Impl> impl_;
-  std::atomic<int64_t> head_{0};
 };
 
 }  // namespace tailbus

@@ -1,0 +1,262 @@
+// tailbus-bench-log: the foundation's performance figures, measured in one run
+// beside the raw SQLite ceiling on the same machine.
+//
+//   append   : durable Bus::Append of S-byte events over K interleaved sessions
+//   replay   : a cursor reading the whole log from storage (cold ring)
+//   session  : cursors reading each session's events through the session index
+//   raw      : plain SQLite inserts (no tailbus logic), same row size
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "bus/bus.h"
+#include "core/event_decoder.h"
+#include "core/time_format.h"
+#include "storage/raw_insert_probe.h"
+
+namespace tailbus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Config {
+  int64_t events = 2'000'000;
+  int sessions = 1'000;
+  int event_bytes = 300;
+  int producers = 2;
+  int batch = 1'000;
+  int window = 8;  // batches in flight per producer
+  std::string dir = "/tmp/tailbus-bench";
+  std::string json_out;
+};
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// A realistic telemetry event padded to `bytes` of JSON.
+std::string EventJson(int64_t n, int sessions, int bytes) {
+  std::string json = fmt::format(
+      R"({{"session_id":"session-{:04}","event_type":"tool_result","tool_name":"search","status":"ok","model":"gpt-4o","cost_tokens":{},"duration_ms":{},"output_summary":")",
+      n % sessions, n % 997, n % 250);
+  int pad = bytes - static_cast<int>(json.size()) - 2;
+  json.append(std::max(pad, 1), 'x');
+  json += "\"}";
+  return json;
+}
+
+std::vector<std::vector<Event>> MakeBatches(const Config& c) {
+  std::vector<std::vector<Event>> batches;
+  const int64_t now = NowMillis();
+  for (int64_t first = 0; first < c.events; first += c.batch) {
+    std::string array = "[";
+    for (int64_t n = first; n < std::min(c.events, first + c.batch); ++n) {
+      if (n > first) array += ',';
+      array += EventJson(n, c.sessions, c.event_bytes);
+    }
+    array += ']';
+    DecodeResult r = DecodeEvents(array, DecodeLimits{}, now);
+    if (!r.ok()) {
+      fmt::print(stderr, "bench: decode failed: {}\n", r.ToStatus().ToString());
+      std::exit(1);
+    }
+    batches.push_back(std::move(r.events));
+  }
+  return batches;
+}
+
+struct Figures {
+  double append_eps = 0, ack_p50_ms = 0, ack_p99_ms = 0;
+  double replay_eps = 0, session_eps = 0;
+  double raw_plain_rps = 0, raw_indexed_rps = 0;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+std::unique_ptr<Bus> OpenOrDie(const std::string& path) {
+  auto store = LogStore::Open(path);
+  if (!store.ok()) {
+    fmt::print(stderr, "bench: {}\n", store.status().ToString());
+    std::exit(1);
+  }
+  auto bus = Bus::Open(std::move(*store));
+  if (!bus.ok()) {
+    fmt::print(stderr, "bench: {}\n", bus.status().ToString());
+    std::exit(1);
+  }
+  return std::move(*bus);
+}
+
+void MeasureAppend(const Config& c, const std::string& path, Figures* f) {
+  auto batches = MakeBatches(c);
+  auto bus = OpenOrDie(path);
+  std::vector<std::vector<double>> latencies(c.producers);
+  auto start = Clock::now();
+  std::vector<std::thread> producers;
+  for (int p = 0; p < c.producers; ++p) {
+    producers.emplace_back([&, p] {
+      std::vector<std::pair<std::future<AppendResult>, Clock::time_point>> in_flight;
+      auto settle = [&](size_t keep) {
+        while (in_flight.size() > keep) {
+          AppendResult r = in_flight.front().first.get();
+          if (!r.ok()) {
+            fmt::print(stderr, "bench: append failed: {}\n", r.status().ToString());
+            std::exit(1);
+          }
+          latencies[p].push_back(Seconds(in_flight.front().second) * 1000);
+          in_flight.erase(in_flight.begin());
+        }
+      };
+      for (size_t b = p; b < batches.size(); b += c.producers) {
+        settle(c.window - 1);
+        auto promise = std::make_shared<std::promise<AppendResult>>();
+        in_flight.emplace_back(promise->get_future(), Clock::now());
+        bus->AppendAsync(std::move(batches[b]),
+                         [promise](AppendResult r) { promise->set_value(std::move(r)); });
+      }
+      settle(0);
+    });
+  }
+  for (auto& t : producers) t.join();
+  double secs = Seconds(start);
+  if (bus->head() != c.events) {
+    fmt::print(stderr, "bench: head {} != {} appended\n", bus->head(), c.events);
+    std::exit(1);
+  }
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  f->append_eps = c.events / secs;
+  f->ack_p50_ms = Percentile(all, 0.5);
+  f->ack_p99_ms = Percentile(all, 0.99);
+}
+
+void MeasureReplay(const Config& c, const std::string& path, Figures* f) {
+  auto bus = OpenOrDie(path);  // fresh process state: the ring is cold, reads hit storage
+  auto reader = bus->NewReader();
+  auto cursor = bus->Subscribe(0, Filter());
+  int64_t seen = 0, last = 0;
+  auto start = Clock::now();
+  for (;;) {
+    auto r = cursor->Poll(*reader, 1000, 64 << 20);
+    if (!r.ok()) {
+      fmt::print(stderr, "bench: replay: {}\n", r.status().ToString());
+      std::exit(1);
+    }
+    for (const EventPtr& e : r->events) {
+      if (e->offset != last + 1) {
+        fmt::print(stderr, "bench: replay gap after {}\n", last);
+        std::exit(1);
+      }
+      last = e->offset;
+    }
+    seen += static_cast<int64_t>(r->events.size());
+    if (r->caught_up) break;
+  }
+  f->replay_eps = seen / Seconds(start);
+  if (seen != c.events) {
+    fmt::print(stderr, "bench: replay saw {} of {}\n", seen, c.events);
+    std::exit(1);
+  }
+
+  // One session at a time, through the per-session index.
+  int64_t session_seen = 0;
+  auto session_start = Clock::now();
+  for (int s = 0; s < c.sessions; ++s) {
+    auto filter = Filter::Parse(fmt::format(R"({{"session_ids":["session-{:04}"]}})", s));
+    auto sc = bus->Subscribe(0, *filter);
+    for (;;) {
+      auto r = sc->Poll(*reader, 1000, 64 << 20);
+      if (!r.ok()) std::exit(1);
+      session_seen += static_cast<int64_t>(r->events.size());
+      if (r->caught_up) break;
+    }
+  }
+  f->session_eps = session_seen / Seconds(session_start);
+  if (session_seen != c.events) {
+    fmt::print(stderr, "bench: session reads saw {} of {}\n", session_seen, c.events);
+    std::exit(1);
+  }
+}
+
+void MeasureRaw(const Config& c, Figures* f) {
+  RawInsertProbeOptions plain;
+  plain.rows = std::min<int64_t>(c.events, 500'000);
+  plain.row_bytes = c.event_bytes;
+  auto a = MeasureRawInsertRate(c.dir + "/raw-plain.db", plain);
+  RawInsertProbeOptions indexed = plain;
+  indexed.session_index = true;
+  indexed.sessions = c.sessions;
+  indexed.rows_per_transaction = 20'000;
+  indexed.page_size = 16 * 1024;
+  indexed.cache_kib = 256 * 1024;
+  indexed.wal_autocheckpoint = 10'000;
+  auto b = MeasureRawInsertRate(c.dir + "/raw-indexed.db", indexed);
+  if (!a.ok() || !b.ok()) {
+    fmt::print(stderr, "bench: raw probe failed: {} {}\n", a.status().ToString(),
+               b.status().ToString());
+    std::exit(1);
+  }
+  f->raw_plain_rps = *a;
+  f->raw_indexed_rps = *b;
+}
+
+}  // namespace
+}  // namespace tailbus
+
+int main(int argc, char** argv) {
+  using namespace tailbus;
+  Config c;
+  CLI::App app{"tailbus-bench-log: durable append and replay throughput of the log"};
+  app.add_option("--events", c.events, "events to append");
+  app.add_option("--sessions", c.sessions, "distinct sessions, interleaved");
+  app.add_option("--event-bytes", c.event_bytes, "bytes of JSON per event");
+  app.add_option("--producers", c.producers, "producer threads");
+  app.add_option("--batch", c.batch, "events per Append");
+  app.add_option("--window", c.window, "batches in flight per producer");
+  app.add_option("--dir", c.dir, "scratch directory (emptied)");
+  app.add_option("--json", c.json_out, "also write the figures as JSON to this file");
+  CLI11_PARSE(app, argc, argv);
+
+  std::filesystem::remove_all(c.dir);
+  std::filesystem::create_directories(c.dir);
+  Figures f;
+  MeasureRaw(c, &f);
+  MeasureAppend(c, c.dir + "/log.db", &f);
+  MeasureReplay(c, c.dir + "/log.db", &f);
+  std::filesystem::remove_all(c.dir);
+
+  fmt::print("events={} sessions={} event_bytes={} producers={} batch={} window={}\n", c.events,
+             c.sessions, c.event_bytes, c.producers, c.batch, c.window);
+  fmt::print("{:<44} {:>14}\n", "measure", "value");
+  fmt::print("{:<44} {:>14.0f}\n", "raw SQLite, no index, 1k rows/txn (rows/s)", f.raw_plain_rps);
+  fmt::print("{:<44} {:>14.0f}\n", "raw SQLite, session index, 20k/txn (rows/s)",
+             f.raw_indexed_rps);
+  fmt::print("{:<44} {:>14.0f}\n", "Bus::Append durable (events/s)", f.append_eps);
+  fmt::print("{:<44} {:>14.2f}\n", "  ratio to raw indexed ceiling",
+             f.append_eps / f.raw_indexed_rps);
+  fmt::print("{:<44} {:>14.2f}\n", "  ratio to raw no-index ceiling",
+             f.append_eps / f.raw_plain_rps);
+  fmt::print("{:<44} {:>14.1f}\n", "  ack latency p50 (ms)", f.ack_p50_ms);
+  fmt::print("{:<44} {:>14.1f}\n", "  ack latency p99 (ms)", f.ack_p99_ms);
+  fmt::print("{:<44} {:>14.0f}\n", "replay, all sessions (events/s)", f.replay_eps);
+  fmt::print("{:<44} {:>14.0f}\n", "replay, one session at a time (events/s)", f.session_eps);
+  if (!c.json_out.empty()) {
+    std::ofstream(c.json_out)
+        << fmt::format(
+               R"({{"events":{},"sessions":{},"event_bytes":{},"raw_plain_rps":{:.0f},"raw_indexed_rps":{:.0f},"append_eps":{:.0f},"ack_p50_ms":{:.2f},"ack_p99_ms":{:.2f},"replay_eps":{:.0f},"session_eps":{:.0f}}})",
+               c.events, c.sessions, c.event_bytes, f.raw_plain_rps, f.raw_indexed_rps,
+               f.append_eps, f.ack_p50_ms, f.ack_p99_ms, f.replay_eps, f.session_eps)
+        << "\n";
+  }
+  return 0;
+}
