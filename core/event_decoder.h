@@ -59,7 +59,7 @@ struct DecodeResult {
   std::vector<FieldError> errors;  // at most DecodeLimits::max_reported_errors
   size_t error_count = 0;          // all errors found, reported or not
 
-  bool ok() const { return errors.empty(); }
+  bool ok() const { return error_count == 0 && errors.empty(); }
   // InvalidArgument naming the first error (and how many more), or OK.
   Status ToStatus() const;
 };
