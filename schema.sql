@@ -4,35 +4,77 @@
 -- user_version is newer than the one it knows, and never rewrites such a file.
 -- Migrations from older versions run in order inside one transaction.
 --
+-- File: one SQLite 3 database in WAL mode (PRAGMA journal_mode = WAL), created
+-- with a 16 KiB page size unless configured otherwise (set before any table
+-- exists). This whole script, including the user_version below, runs in ONE
+-- transaction together with the meta rows, so a file either is a complete
+-- tailbus log or holds no schema at all.
+--
+-- What identifies a tailbus log, in every schema version: a table
+-- meta(key, value) holding the row ('application', 'tailbus'). A SQLite file
+-- without it is not ours and is never opened for writing. A file with NO schema
+-- objects and user_version 0 (e.g. creation interrupted before its single
+-- transaction committed, or a 0-byte file) holds no data and may be initialised.
+--
 -- Invariants:
 --   * log_offset values are assigned by the single writer in commit order,
 --     start at 1 and increase by one per committed event. A failed transaction
---     burns no offset. Retention and hard deletes remove rows but never renumber.
---   * Every event's session row is written in the same transaction as the event.
+--     burns no offset. Retention and hard deletes remove rows but never renumber,
+--     and an offset is never reused: meta 'head' remembers the last one even
+--     when its row is gone.
+--   * Every event's session row and the meta counters ('head',
+--     'retained_bytes', 'event_count') are written in the same transaction as
+--     the event.
+--   * events.ingested_at_ms is non-decreasing in log_offset order (retention by
+--     age deletes a prefix of the log).
+--   * Rows with log_offset < meta 'earliest' do not exist (evicted).
+--   * session_key values are never reused (AUTOINCREMENT), so a key names one
+--     session for the life of the file and readers may cache key -> session_id.
 --   * The file runs in WAL mode; readers see only committed transactions.
 
--- Key/value facts about this log, written once at creation unless noted.
+-- Key/value facts about this log. Values are text; numbers are decimal integers.
 CREATE TABLE meta (
-  key   TEXT PRIMARY KEY,  -- 'epoch'         : random 128-bit hex id of this log; a client
-                           --                   resuming with another epoch is told to reset
-                           -- 'created_at_ms' : creation time, epoch milliseconds UTC
-                           -- 'earliest'      : first retained offset; updated by retention
-                           --                   (offsets below it were evicted)
-                           -- 'application'   : always 'tailbus'; tells our files from others
+  key   TEXT PRIMARY KEY,  -- 'application'    : always 'tailbus'; tells our files from others
+                           -- 'epoch'          : random 128-bit id (32 lower-case hex chars) of
+                           --                    this log, written once; a client resuming with
+                           --                    another epoch is told to reset
+                           -- 'created_at_ms'  : creation time, epoch milliseconds UTC, written once
+                           -- 'head'           : last committed offset (0 when nothing was ever
+                           --                    appended); updated by every append
+                           -- 'earliest'       : first retained offset; updated by retention,
+                           --                    head + 1 once retention has evicted every row;
+                           --                    offsets below it were evicted (hard deletes
+                           --                    leave gaps above it instead)
+                           -- 'retained_bytes' : sum of the byte lengths of events.body over all
+                           --                    stored rows; drives retention by size
+                           -- 'event_count'    : number of rows in events (soft-deleted sessions'
+                           --                    rows included), kept so nothing counts the table
   value TEXT NOT NULL      -- the fact, as text
 ) WITHOUT ROWID;
 
+-- The rows every new log starts with; the creating build adds 'epoch' and
+-- 'created_at_ms' in the same transaction.
+INSERT INTO meta (key, value) VALUES
+  ('application', 'tailbus'),
+  ('head', '0'),
+  ('earliest', '1'),
+  ('retained_bytes', '0'),
+  ('event_count', '0');
+
 -- One row per session (a conversation, a job, an agent run). Sessions are keyed
--- by a small integer so the per-session index stays narrow.
+-- by a small integer so the per-session index stays narrow. The counters are
+-- totals over every event appended to the session; retention does not lower
+-- them, it deletes the row once none of the session's events is retained.
 CREATE TABLE sessions (
-  session_key       INTEGER PRIMARY KEY,         -- internal key, referenced by events.session_key
+  session_key       INTEGER PRIMARY KEY AUTOINCREMENT,  -- internal key, never reused;
+                                                        -- referenced by events.session_key
   session_id        TEXT    NOT NULL,            -- the producer's session id (1..128 bytes)
   first_offset      INTEGER NOT NULL,            -- offset of the session's first event
   last_offset       INTEGER NOT NULL,            -- offset of its newest event (activity order)
   first_time_ms     INTEGER NOT NULL,            -- smallest event timestamp, epoch ms
   last_time_ms      INTEGER NOT NULL,            -- largest event timestamp, epoch ms
   event_count       INTEGER NOT NULL DEFAULT 0,  -- events appended to the session
-  total_cost_tokens INTEGER NOT NULL DEFAULT 0,  -- sum of cost_tokens
+  total_cost_tokens INTEGER NOT NULL DEFAULT 0,  -- sum of cost_tokens (absent counts as 0)
   error_count       INTEGER NOT NULL DEFAULT 0,  -- events of type 'error' or with status
                                                  -- 'error', 'failed' or 'timeout'
   deleted           INTEGER NOT NULL DEFAULT 0   -- 0 visible; 1 soft-deleted (hidden from
@@ -46,27 +88,44 @@ CREATE UNIQUE INDEX sessions_visible_id ON sessions(session_id) WHERE deleted = 
 -- Listing sessions newest activity first.
 CREATE INDEX sessions_by_activity ON sessions(last_offset) WHERE deleted = 0;
 
+-- The soft-deleted sessions, loaded when a log is opened (empty in the common case;
+-- costs nothing on appends, which only write visible sessions).
+CREATE INDEX sessions_deleted ON sessions(session_key) WHERE deleted = 1;
+
 -- The log itself: one row per committed event.
+--
+-- The event's indexed fields travel in ONE blob column (`header`) rather than one
+-- column each: measured on the target machine, SQLite's per-column cost (record
+-- decode, copy, API call) was most of the read path and a large part of the
+-- insert path. Every field is also in `body` (the delivered JSON), so ad-hoc SQL
+-- can use json_extract(body, '$.tool_name') and the like.
 CREATE TABLE events (
   log_offset      INTEGER PRIMARY KEY,  -- the event's global offset (rowid alias)
   session_key     INTEGER NOT NULL,     -- sessions.session_key
-  ingested_at_ms  INTEGER NOT NULL,     -- when the bus accepted it, epoch ms (retention by age)
-  timestamp_ms    INTEGER NOT NULL,     -- the producer's timestamp (or ingest time), epoch ms
-  event_type      TEXT    NOT NULL,     -- normalised event type
-  event_id        TEXT    NOT NULL,     -- producer's or generated id (idempotency key)
-  agent_id        TEXT,                 -- NULL when absent; likewise the five below
-  tool_name       TEXT,
-  status          TEXT,
-  model           TEXT,
-  feature_id      TEXT,
-  parent_event_id TEXT,
-  cost_tokens     INTEGER,              -- NULL when absent and not derivable
-  duration_ms     REAL,                 -- NULL when absent and not derivable
-  body            TEXT    NOT NULL      -- the delivered JSON object, offset and ingested_at
-                                        -- included: served to readers byte for byte
+  ingested_at_ms  INTEGER NOT NULL,     -- when the bus accepted it, epoch ms (retention by
+                                        -- age; non-decreasing in log_offset order)
+  header          BLOB    NOT NULL,     -- the event's fields except session_id, "header
+                                        -- encoding v1" (below)
+  body            TEXT    NOT NULL      -- the delivered JSON object (UTF-8), offset and
+                                        -- ingested_at included: served to readers byte for byte
 );
+-- Header encoding v1 (events.header), little-endian throughout:
+--   byte 0       flags: bit 0 set when cost_tokens is present, bit 1 when duration_ms
+--                is present; all other bits 0
+--   bytes 1..8   timestamp_ms: the producer's timestamp (or ingest time), epoch ms, int64
+--   [8 bytes]    cost_tokens, int64 (only when flag bit 0 is set)
+--   [8 bytes]    duration_ms, IEEE-754 binary64 (only when flag bit 1 is set)
+--   8 strings    each an unsigned LEB128 byte length followed by that many UTF-8 bytes,
+--                in this order: event_type, event_id (the idempotency key; not indexed:
+--                recent ids are read by offset range), agent_id, tool_name, status,
+--                model, feature_id, parent_event_id. Length 0 means absent (event_type
+--                and event_id are never absent).
+--   The blob ends right after the last string.
 
--- One session's events in offset order without scanning the others.
-CREATE INDEX events_by_session ON events(session_key, log_offset);
+-- One session's events in offset order without scanning the others. The rowid
+-- (log_offset) is implicitly the index's second key, so "session_key = ? AND
+-- log_offset > ? ORDER BY log_offset" is one range scan; leaving it out of the
+-- declared columns keeps every entry 4+ bytes narrower.
+CREATE INDEX events_by_session ON events(session_key);
 
 PRAGMA user_version = 1;

@@ -229,7 +229,7 @@ Result<std::unique_ptr<Bus>> Bus::Open(std::unique_ptr<LogStore> store, BusOptio
                                               impl->options.dedupe_max_ids);
     if (!recent.ok()) return recent.status();
     // Seeded ids age from now: the window is at least as long as promised.
-    for (auto& [id, offset] : *recent) impl->window.Insert(std::move(id), offset, now);
+    for (const auto& [id, offset] : *recent) impl->window.Insert(id, offset, now);
   }
   impl->head.store(impl->store->head(), std::memory_order_release);
   impl->Start();

@@ -15,13 +15,13 @@ namespace tailbus {
 
 class IdempotencyWindow {
  public:
-  IdempotencyWindow(int64_t window_ms, size_t max_ids) : window_ms_(window_ms), max_ids_(max_ids) {}
+  IdempotencyWindow(int64_t window_ms, size_t max_ids);
   IdempotencyWindow(const IdempotencyWindow&) = delete;
   IdempotencyWindow& operator=(const IdempotencyWindow&) = delete;
 
   std::optional<int64_t> Find(std::string_view event_id) const;
   // Records a committed id (ids arrive in non-decreasing time).
-  void Insert(std::string event_id, int64_t offset, int64_t ingested_at_ms);
+  void Insert(std::string_view event_id, int64_t offset, int64_t ingested_at_ms);
   // Forgets ids older than the window or beyond the count.
   void Expire(int64_t now_ms);
   size_t size() const { return offsets_.size(); }
@@ -31,10 +31,14 @@ class IdempotencyWindow {
     int64_t ingested_at_ms;
     std::string event_id;
   };
+  void PopOldest();
+
   const int64_t window_ms_;
   const size_t max_ids_;
-  std::unordered_map<std::string, int64_t> offsets_;  // event id -> offset
-  std::deque<Entry> order_;                           // oldest first
+  // Each id is stored once, in order_ (a deque never moves its elements on
+  // push_back/pop_front); the map's keys are views of those strings.
+  std::deque<Entry> order_;                                 // oldest first
+  std::unordered_map<std::string_view, int64_t> offsets_;  // event id -> offset
 };
 
 }  // namespace tailbus

@@ -84,8 +84,9 @@ struct LogStats {
 
 struct ReadPage {
   std::vector<EventPtr> events;  // matching events, ascending offset
-  // The last offset examined. Continue with Read(after = next_after). Equals the
-  // `after` passed in when nothing new was examined.
+  // Where to continue: Read(after = next_after). The last offset examined, or
+  // the head as of this read when the read ran out of rows before max_scan
+  // (so a cursor on a quiet session still advances). Never less than `after`.
   int64_t next_after = 0;
 };
 

@@ -1,0 +1,78 @@
+// Private to storage/: state shared by a SqliteLogStore and the readers it
+// hands out. Readers hold it by shared_ptr, so they may outlive the store.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "storage/log_store.h"
+
+namespace tailbus::sqlite {
+
+// Session keys hidden by a soft delete (or being hard-deleted), seen by every
+// reader at once. Copy-on-write: readers take a snapshot pointer once per read;
+// the common case (nothing deleted) is one atomic load.
+class DeletedSessions {
+ public:
+  using Set = std::unordered_set<int64_t>;
+
+  bool empty() const { return size_.load(std::memory_order_acquire) == 0; }
+
+  std::shared_ptr<const Set> Snapshot() const {
+    std::lock_guard lock(mu_);
+    return set_;
+  }
+
+  void Add(const std::vector<int64_t>& keys) {
+    if (keys.empty()) return;
+    std::lock_guard lock(mu_);
+    auto next = std::make_shared<Set>(*set_);
+    next->insert(keys.begin(), keys.end());
+    Publish(std::move(next));
+  }
+
+  void Remove(const std::vector<int64_t>& keys) {
+    if (keys.empty()) return;
+    std::lock_guard lock(mu_);
+    auto next = std::make_shared<Set>(*set_);
+    for (int64_t k : keys) next->erase(k);
+    Publish(std::move(next));
+  }
+
+ private:
+  void Publish(std::shared_ptr<Set> next) {
+    size_.store(next->size(), std::memory_order_release);
+    set_ = std::move(next);
+  }
+
+  mutable std::mutex mu_;
+  std::shared_ptr<const Set> set_ = std::make_shared<const Set>();
+  std::atomic<size_t> size_{0};
+};
+
+struct SharedState {
+  std::string path;
+  StorageOptions options;
+  // Immutable after Open.
+  std::string epoch;
+  int64_t created_at_ms = 0;
+  int schema_version = 0;
+
+  std::atomic<int64_t> head{0};
+  std::atomic<int64_t> earliest{1};
+  DeletedSessions deleted;
+};
+
+// A reader over `shared->path` with its own read-only connection. Never null;
+// when the connection cannot be opened every call fails with that error.
+std::unique_ptr<LogReader> NewSqliteLogReader(std::shared_ptr<const SharedState> shared);
+
+// "<path>-wal" size in bytes, 0 when absent.
+int64_t WalFileBytes(const std::string& path);
+
+}  // namespace tailbus::sqlite

@@ -1,0 +1,307 @@
+// Reading: by offset and by session, filters, pagination, bounds, listings,
+// and a reader running against a concurrent writer.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/log_store.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace tailbus {
+namespace {
+
+using testing::AppendBatch;
+using testing::AppendMany;
+using testing::Batch;
+using testing::Ev;
+using testing::Offsets;
+using testing::OpenOrDie;
+using testing::ParseOrDie;
+using testing::TempDir;
+using testing::TestEvent;
+
+// 30 events: sessions a, b, c in turn; every third of session a is an error;
+// tool_name "grep" on offsets divisible by 5.
+std::unique_ptr<LogStore> MakeMixedLog(const TempDir& dir) {
+  auto store = OpenOrDie(dir.File("x.db"));
+  Batch batch;
+  for (int i = 1; i <= 30; ++i) {
+    const char* session = i % 3 == 1 ? "a" : i % 3 == 2 ? "b" : "c";
+    TestEvent e = Ev(session, (i % 9 == 1) ? "error" : "message", 1000 + i);
+    if (i % 5 == 0) e.header.tool_name = "grep";
+    e.header.cost_tokens = i;
+    batch.Add(std::move(e));
+  }
+  EXPECT_TRUE(AppendBatch(*store, batch).ok());
+  return store;
+}
+
+TEST(LogReaderTest, ReadsByOffsetWithFilter) {
+  TempDir dir;
+  auto store = MakeMixedLog(dir);
+  auto reader = store->NewReader();
+
+  auto all = reader->Read(0, Filter(), 100, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->events.size(), 30u);
+  EXPECT_EQ(all->next_after, 30);
+
+  auto grep = reader->Read(0, ParseOrDie(R"({"tool_names":["grep"]})"), 100, 100);
+  ASSERT_TRUE(grep.ok());
+  EXPECT_EQ(Offsets(*grep), (std::vector<int64_t>{5, 10, 15, 20, 25, 30}));
+
+  auto costly = reader->Read(10, ParseOrDie(R"({"cost_threshold_tokens":25})"), 100, 100);
+  ASSERT_TRUE(costly.ok());
+  EXPECT_EQ(Offsets(*costly), (std::vector<int64_t>{26, 27, 28, 29, 30}));
+
+  auto errors = reader->Read(0, ParseOrDie(R"({"event_types":["error"]})"), 100, 100);
+  ASSERT_TRUE(errors.ok());
+  EXPECT_EQ(Offsets(*errors), (std::vector<int64_t>{1, 10, 19, 28}));
+  for (const EventPtr& e : errors->events) EXPECT_EQ(e->header.session_id, "a");
+}
+
+TEST(LogReaderTest, ReadsBySessionMergedByOffset) {
+  TempDir dir;
+  auto store = MakeMixedLog(dir);
+  auto reader = store->NewReader();
+
+  auto one = reader->Read(0, ParseOrDie(R"({"session_id":"b"})"), 100, 100);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(Offsets(*one), (std::vector<int64_t>{2, 5, 8, 11, 14, 17, 20, 23, 26, 29}));
+  EXPECT_EQ(one->next_after, 30);  // everything of b up to head was examined
+
+  auto two = reader->Read(3, ParseOrDie(R"({"session_ids":["c","a"]})"), 100, 100);
+  ASSERT_TRUE(two.ok());
+  std::vector<int64_t> expected;
+  for (int64_t o = 4; o <= 30; ++o) {
+    if (o % 3 != 2) expected.push_back(o);
+  }
+  EXPECT_EQ(Offsets(*two), expected);
+  for (size_t i = 0; i < two->events.size(); ++i) {
+    const int64_t o = two->events[i]->offset;
+    EXPECT_EQ(two->events[i]->header.session_id, o % 3 == 1 ? "a" : "c");
+  }
+
+  auto filtered =
+      reader->Read(0, ParseOrDie(R"({"session_ids":["a","b"],"tool_names":["grep"]})"), 100, 100);
+  ASSERT_TRUE(filtered.ok());
+  EXPECT_EQ(Offsets(*filtered), (std::vector<int64_t>{5, 10, 20, 25}));
+
+  auto missing = reader->Read(0, ParseOrDie(R"({"session_id":"zzz"})"), 100, 100);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_TRUE(missing->events.empty());
+  EXPECT_EQ(missing->next_after, 30);
+}
+
+TEST(LogReaderTest, ReadsManySessionIdsThroughTheOffsetScan) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  ASSERT_TRUE(AppendMany(*store, 400, 40).ok());  // s0..s39
+  std::string json = R"({"session_ids":[)";
+  for (int i = 0; i < 20; ++i) json += (i ? ",\"s" : "\"s") + std::to_string(i * 2) + "\"";
+  json += "]}";
+  auto page = store->NewReader()->Read(0, ParseOrDie(json), 1000, 1000);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->events.size(), 200u);
+  for (const EventPtr& e : page->events) EXPECT_EQ((e->offset - 1) % 2, 0);
+}
+
+TEST(LogReaderTest, PaginatesWithNextAfter) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  ASSERT_TRUE(AppendMany(*store, 2500, 7).ok());
+  auto reader = store->NewReader();
+  for (const char* filter : {"{}", R"({"session_id":"s3"})", R"({"session_ids":["s1","s6"]})"}) {
+    SCOPED_TRACE(filter);
+    Filter f = ParseOrDie(filter);
+    std::vector<int64_t> seen;
+    int64_t after = 0;
+    int pages = 0;
+    while (after < store->head()) {
+      auto page = reader->Read(after, f, 100, 100'000);
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      ASSERT_GT(page->next_after, after);
+      for (const EventPtr& e : page->events) {
+        ASSERT_GT(e->offset, after);
+        ASSERT_LE(e->offset, page->next_after);
+        seen.push_back(e->offset);
+      }
+      after = page->next_after;
+      ++pages;
+    }
+    auto expected = reader->Read(0, f, 100'000, 100'000);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(seen, Offsets(*expected));
+    EXPECT_GE(pages, static_cast<int>(seen.size() / 100));
+    // At head: nothing new, next_after stays put.
+    auto tail = reader->Read(after, f, 100, 100);
+    ASSERT_TRUE(tail.ok());
+    EXPECT_TRUE(tail->events.empty());
+    EXPECT_EQ(tail->next_after, after);
+  }
+}
+
+TEST(LogReaderTest, MaxScanBoundsSparseFilter) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  Batch batch;
+  for (int i = 1; i <= 1000; ++i) batch.Add(Ev("s", i == 950 ? "rare" : "common"));
+  ASSERT_TRUE(AppendBatch(*store, batch).ok());
+  auto reader = store->NewReader();
+  Filter rare = ParseOrDie(R"({"event_types":["rare"]})");
+  int64_t after = 0;
+  int calls = 0;
+  std::vector<int64_t> found;
+  while (after < 1000) {
+    auto page = reader->Read(after, rare, 10, 100);
+    ASSERT_TRUE(page.ok());
+    EXPECT_LE(page->next_after - after, 100);  // examined at most max_scan rows
+    for (const EventPtr& e : page->events) found.push_back(e->offset);
+    after = page->next_after;
+    ++calls;
+  }
+  EXPECT_EQ(found, (std::vector<int64_t>{950}));
+  EXPECT_EQ(calls, 10);
+
+  // The session path honours max_scan too.
+  Filter rare_in_s = ParseOrDie(R"({"session_id":"s","event_types":["rare"]})");
+  auto page = reader->Read(0, rare_in_s, 10, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->events.empty());
+  EXPECT_EQ(page->next_after, 100);
+}
+
+TEST(LogReaderTest, LimitStopsAtLastReturnedEvent) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  ASSERT_TRUE(AppendMany(*store, 50, 5).ok());
+  auto page = store->NewReader()->Read(10, Filter(), 7, 1000);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Offsets(*page), (std::vector<int64_t>{11, 12, 13, 14, 15, 16, 17}));
+  EXPECT_EQ(page->next_after, 17);
+}
+
+TEST(LogReaderTest, NegativeAfterIsInvalid) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  EXPECT_EQ(store->NewReader()->Read(-1, Filter(), 10, 10).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(LogReaderTest, ListSessionsNewestActivityFirst) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  Batch batch;
+  for (const char* s : {"alpha", "beta", "gamma", "alpha", "delta", "beta"}) batch.Add(Ev(s));
+  ASSERT_TRUE(AppendBatch(*store, batch).ok());
+  auto reader = store->NewReader();
+  auto all = reader->ListSessions(10, 0);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  std::vector<std::string> ids;
+  for (const SessionSummary& s : *all) ids.push_back(s.session_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"beta", "delta", "alpha", "gamma"}));
+  EXPECT_EQ((*all)[0].last_offset, 6);
+  EXPECT_EQ((*all)[0].first_offset, 2);
+  EXPECT_EQ((*all)[0].event_count, 2);
+
+  auto paged = reader->ListSessions(2, 1);
+  ASSERT_TRUE(paged.ok());
+  ASSERT_EQ(paged->size(), 2u);
+  EXPECT_EQ((*paged)[0].session_id, "delta");
+  EXPECT_EQ((*paged)[1].session_id, "alpha");
+
+  auto contains = reader->ListSessions(10, 0, "ta");
+  ASSERT_TRUE(contains.ok());
+  ids.clear();
+  for (const SessionSummary& s : *contains) ids.push_back(s.session_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"beta", "delta"}));
+}
+
+TEST(LogReaderTest, StatsCountEventsAndSessions) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  ASSERT_TRUE(AppendMany(*store, 120, 12).ok());
+  auto stats = store->NewReader()->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->head, 120);
+  EXPECT_EQ(stats->earliest, 1);
+  EXPECT_EQ(stats->event_count, 120);
+  EXPECT_EQ(stats->session_count, 12);
+  EXPECT_GT(stats->file_bytes, 16384);
+  EXPECT_EQ(stats->epoch, store->epoch());
+  EXPECT_EQ(stats->schema_version, SchemaVersion());
+}
+
+TEST(LogReaderTest, ReaderOutlivesStore) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  ASSERT_TRUE(AppendMany(*store, 10, 2).ok());
+  auto reader = store->NewReader();
+  store.reset();
+  auto page = reader->Read(0, Filter(), 100, 100);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->events.size(), 10u);
+}
+
+TEST(LogReaderTest, ReaderConcurrentWithWriterSeesWholeTransactions) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  constexpr int kBatch = 100;
+  constexpr int kBatches = 200;
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::thread writer([&] {
+    for (int b = 0; b < kBatches; ++b) {
+      if (!AppendMany(*store, kBatch, 13).ok()) failures.fetch_add(1);
+    }
+    done.store(true);
+  });
+  auto check_reader = [&](const char* filter_json) {
+    auto reader = store->NewReader();
+    Filter filter = ParseOrDie(filter_json);
+    const bool by_session = !filter.session_ids().empty();
+    int64_t after = 0;
+    int64_t total = 0;
+    int reads = 0;
+    while (true) {
+      const bool finished = done.load();
+      auto page = reader->Read(after, filter, 1'000'000, 1'000'000);
+      if (!page.ok()) {
+        ADD_FAILURE() << page.status().ToString();
+        failures.fetch_add(1);
+        return;
+      }
+      ++reads;
+      int64_t expect = after + 1;
+      for (const EventPtr& e : page->events) {
+        if (by_session) {
+          if (e->offset <= after || e->header.session_id != "s4") failures.fetch_add(1);
+        } else if (e->offset != expect) {
+          failures.fetch_add(1);  // a page is contiguous in offsets
+        }
+        expect = e->offset + 1;
+      }
+      total += static_cast<int64_t>(page->events.size());
+      // Whole transactions only: each page ends at a batch boundary.
+      if (page->next_after % kBatch != 0) failures.fetch_add(1);
+      after = page->next_after;
+      if (finished && after == int64_t{kBatch} * kBatches) break;
+    }
+    if (!by_session) {
+      EXPECT_EQ(total, int64_t{kBatch} * kBatches);
+    }
+    EXPECT_GT(reads, 1);
+  };
+  std::thread reader_all([&] { check_reader("{}"); });
+  std::thread reader_session([&] { check_reader(R"({"session_id":"s4"})"); });
+  writer.join();
+  reader_all.join();
+  reader_session.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+}  // namespace
+}  // namespace tailbus
