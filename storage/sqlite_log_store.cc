@@ -26,6 +26,7 @@
 #include "storage/log_store.h"
 #include "storage/sqlite_log_internal.h"
 #include "storage/sqlite_util.h"
+#include "storage/writer_lock.h"
 
 namespace tailbus {
 
@@ -38,6 +39,7 @@ using sqlite::ResetOnExit;
 using sqlite::SharedState;
 using sqlite::Stmt;
 using sqlite::ToStatus;
+using sqlite::WriterLock;
 
 constexpr int kSchemaVersion = 1;
 constexpr std::string_view kApplication = "tailbus";
@@ -111,8 +113,8 @@ class SqliteLogStore final : public LogStore {
   const std::string& path() const override { return shared_->path; }
 
  private:
-  SqliteLogStore(std::shared_ptr<SharedState> shared, DbPtr db)
-      : shared_(std::move(shared)), db_(std::move(db)) {}
+  SqliteLogStore(std::shared_ptr<SharedState> shared, DbPtr db, WriterLock lock)
+      : lock_(std::move(lock)), shared_(std::move(shared)), db_(std::move(db)) {}
 
   // Reads the meta rows and derived state into memory. Called once by Open.
   Status LoadState();
@@ -133,6 +135,7 @@ class SqliteLogStore final : public LogStore {
   Status InsertEvents(sqlite3_stmt* s, std::span<const AppendRecord> records, size_t first,
                       size_t rows, std::string_view context);
 
+  sqlite::WriterLock lock_;  // declared first: released after the connection closes
   std::shared_ptr<SharedState> shared_;
   DbPtr db_;  // declared before the statements: finalised after them
   Stmt begin_;
@@ -222,6 +225,13 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
                      (options.page_size & (options.page_size - 1)) != 0)) {
     return Status::InvalidArgument(fmt::format(
         "{}: page_size {} is not a power of two between 512 and 65536", path, options.page_size));
+  }
+
+  WriterLock lock;
+  if (!options.read_only) {
+    auto acquired = WriterLock::Acquire(path);
+    if (!acquired.ok()) return acquired.status();
+    lock = std::move(*acquired);
   }
 
   int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
@@ -318,7 +328,8 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
   shared->path = path;
   shared->options = options;
   shared->schema_version = kSchemaVersion;
-  std::unique_ptr<SqliteLogStore> store(new SqliteLogStore(std::move(shared), std::move(db)));
+  std::unique_ptr<SqliteLogStore> store(
+      new SqliteLogStore(std::move(shared), std::move(db), std::move(lock)));
   TAILBUS_RETURN_IF_ERROR(store->LoadState());
   if (!options.read_only) TAILBUS_RETURN_IF_ERROR(store->PrepareStatements());
   return std::unique_ptr<LogStore>(std::move(store));

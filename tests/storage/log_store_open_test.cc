@@ -297,3 +297,31 @@ TEST(LogStoreOpenTest, SynchronousFullWorks) {
 
 }  // namespace
 }  // namespace tailbus
+
+namespace tailbus {
+namespace {
+
+TEST(LogStoreWriterLockTest, SecondWriterIsRefusedWhileFirstIsOpen) {
+  char tmpl[] = "/tmp/tailbus-lock-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  const std::string path = dir + "/log.db";
+  {
+    auto first = LogStore::Open(path);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    auto second = LogStore::Open(path);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), StatusCode::kBusy);
+    EXPECT_EQ(second.status().message(),
+              path +
+                  ": another process is writing this log; stop it, or publish through its "
+                  "server (tailbus publish --url)");
+    StorageOptions read_only;
+    read_only.read_only = true;
+    EXPECT_TRUE(LogStore::Open(path, read_only).ok()) << "readers are not locked out";
+  }
+  EXPECT_TRUE(LogStore::Open(path).ok()) << "the lock goes with the first store";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tailbus
