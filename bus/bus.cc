@@ -160,8 +160,10 @@ void Bus::Impl::CommitGroup(std::vector<Request>& group) {
   for (size_t r = 0; r < group.size(); ++r) {
     offsets[r].reserve(group[r].events.size());
     for (Event& e : group[r].events) {
-      std::optional<int64_t> seen = window.Find(e.header.event_id);
-      if (!seen) {
+      // Only producer-supplied ids can be retried; generated ones are unique.
+      std::optional<int64_t> seen;
+      if (!e.header.event_id_generated) seen = window.Find(e.header.event_id);
+      if (!seen && !e.header.event_id_generated) {
         auto it = in_group.find(e.header.event_id);
         if (it != in_group.end()) seen = it->second;
       }
@@ -174,7 +176,7 @@ void Bus::Impl::CommitGroup(std::vector<Request>& group) {
       ce->ingested_at_ms = now;
       ce->json = EncodeCommittedJson(e.body, ce->offset, now);
       ce->header = std::move(e.header);
-      in_group.emplace(ce->header.event_id, ce->offset);
+      if (!ce->header.event_id_generated) in_group.emplace(ce->header.event_id, ce->offset);
       records.push_back({ce->offset, now, &ce->header, ce->json});
       offsets[r].push_back(ce->offset);
       fresh.push_back(std::move(ce));
@@ -185,7 +187,9 @@ void Bus::Impl::CommitGroup(std::vector<Request>& group) {
   if (st.ok() && !fresh.empty()) {
     ring.Push(fresh);
     head.store(fresh.back()->offset, std::memory_order_release);
-    for (const EventPtr& e : fresh) window.Insert(e->header.event_id, e->offset, now);
+    for (const EventPtr& e : fresh) {
+      if (!e->header.event_id_generated) window.Insert(e->header.event_id, e->offset, now);
+    }
     Wake();
   }
   for (size_t r = 0; r < group.size(); ++r) {

@@ -32,9 +32,12 @@ struct EventFields {
 // The normalised, indexed fields of an event. Optional string fields are empty
 // when the producer did not give them.
 struct EventHeader {
-  std::string session_id;    // required, 1..128 printable bytes
-  std::string event_type;    // required, 1..64 bytes of [A-Za-z0-9_.:-]
-  std::string event_id;      // given by the producer, or generated (time-ordered)
+  std::string session_id;  // required, 1..128 printable bytes
+  std::string event_type;  // required, 1..64 bytes of [A-Za-z0-9_.:-]
+  std::string event_id;    // given by the producer, or generated (time-ordered)
+  // True when tailbus generated event_id. Such an id is unique by construction
+  // and no producer can retry it, so idempotency checks skip it.
+  bool event_id_generated = false;
   int64_t timestamp_ms = 0;  // producer's time, or ingest time; epoch milliseconds UTC
   std::string agent_id;
   std::string tool_name;

@@ -982,6 +982,7 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
   h.session_id.assign(StringOf(*f[kSessionId]));
   h.event_type.assign(event_type_value);
   h.event_id = std::move(event_id);
+  h.event_id_generated = f[kEventId] == nullptr;
   h.timestamp_ms = timestamp_ms;
   auto optional_string = [&](Field field, std::string& dst) {
     const Value* v = f[field];

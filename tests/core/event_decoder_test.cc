@@ -1085,3 +1085,19 @@ TEST(EventDecoderTest, DecodesConcurrentlyFromManyThreads) {
 
 }  // namespace
 }  // namespace tailbus
+
+namespace tailbus {
+namespace {
+
+TEST(EventDecoderIdTest, MarksGeneratedIdsSoTheBusSkipsIdempotencyForThem) {
+  DecodeResult r = DecodeEvents(
+      R"([{"session_id":"s","event_type":"x"},{"session_id":"s","event_type":"x","event_id":"mine"}])",
+      DecodeLimits{}, 1'700'000'000'000);
+  ASSERT_TRUE(r.ok()) << r.ToStatus().ToString();
+  EXPECT_TRUE(r.events[0].header.event_id_generated);
+  EXPECT_FALSE(r.events[1].header.event_id_generated);
+  EXPECT_EQ(r.events[1].header.event_id, "mine");
+}
+
+}  // namespace
+}  // namespace tailbus
