@@ -1,5 +1,5 @@
 # tailbus — one entry point for set-up, build, run and test.
-#   make run    install missing packages, build, start tailbus on ./data/tailbus.db
+#   make run    install missing packages, build, start `tailbus serve` on ./data/tailbus.db
 #   make test   install missing packages, build with -Werror + ASan/UBSan, run every test
 #   make bench  build optimised and run the benchmarks
 #   make format clang-format every source file
@@ -14,7 +14,7 @@ PACKAGES := cmake make g++ pkg-config libsqlite3-dev rapidjson-dev libfmt-dev li
             libgmock-dev libcli11-dev libbenchmark-dev libwebsockets-dev python3-websockets \
             sqlite3
 
-.PHONY: deps run test bench build build-test format clean
+.PHONY: deps web-deps run test bench bench-deps build build-test format clean
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -29,23 +29,55 @@ deps:
 	  fi; \
 	fi
 
+# The web tests' tools (web/package-lock.json: playwright-core, axe-core, ws) and
+# Debian's Chromium for the browser tests (never a downloaded browser).
+web-deps:
+	@web/test/deps.sh
+
 build: deps
-	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release -DTAILBUS_BUILD_TESTS=OFF >/dev/null
+	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release -DTAILBUS_BUILD_TESTS=OFF -DTAILBUS_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(BUILD_RELEASE) -j $(JOBS)
 
-build-test: deps
+build-test: deps web-deps
 	@cmake -S . -B $(BUILD_TEST) -DCMAKE_BUILD_TYPE=Debug -DTAILBUS_WERROR=ON -DTAILBUS_SANITIZE=ON -DTAILBUS_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(BUILD_TEST) -j $(JOBS)
 
+LISTEN ?= 127.0.0.1:8080
+
 run: build
 	@mkdir -p data
-	$(BUILD_RELEASE)/cli/tailbus demo --db ./data/tailbus.db
+	@echo "tailbus: open http://$(LISTEN)/ (UI), ws://$(LISTEN)/ws (WebSocket), http://$(LISTEN)/api/status"
+	$(BUILD_RELEASE)/cli/tailbus serve --db ./data/tailbus.db --listen $(LISTEN)
 
 test: build-test
 	cd $(BUILD_TEST) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
-bench: build
-	$(BUILD_RELEASE)/bench/tailbus-bench-log $(BENCH_ARGS)
+# The benchmarks' peers and their clients (bench/ only); linux-perf is optional.
+BENCH_PACKAGES := nats-server redis-server libnats-dev libhiredis-dev
+
+bench-deps:
+	@missing=""; for p in $(BENCH_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi; \
+	if ! dpkg-query -W -f='$${Status}' linux-perf 2>/dev/null | grep -q "install ok installed" && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null 2>&1 || echo "linux-perf not installed (optional)"; \
+	fi
+
+# make bench [QUICK=1] [BENCH_ARGS="--system tailbus ..."]: Release build into
+# build/release, tailbus + NATS JetStream + Redis Streams, every scenario;
+# tables to stdout and docs/BENCHMARKS.md. QUICK=1 takes under 3 minutes.
+bench: deps bench-deps
+	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release -DTAILBUS_BUILD_TESTS=OFF -DTAILBUS_BUILD_BENCH=ON >/dev/null
+	@cmake --build $(BUILD_RELEASE) -j $(JOBS)
+	@BUILD=$(BUILD_RELEASE) QUICK=$(QUICK) BENCH_ARGS="$(BENCH_ARGS)" bench/run_bench.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
