@@ -89,7 +89,7 @@ struct Row {
   std::string scenario;  // ingest | fanout | connections | catchup
   std::string mode;      // e.g. "http B=100 saturation", "R=10000/s"
   std::vector<std::pair<std::string, double>> metrics;
-  std::string command;   // how to reproduce this row alone
+  std::string command;  // how to reproduce this row alone
   std::string note;
   void Add(std::string k, double v) { metrics.emplace_back(std::move(k), v); }
   double Get(std::string_view k, double dflt = -1) const {
@@ -170,8 +170,8 @@ class HttpConn {
   ~HttpConn();
   bool Open(int port);
   // Sends one request, reads one Content-Length response.
-  bool Request(std::string_view method, std::string_view path, std::string_view body,
-               int* status, std::string* response);
+  bool Request(std::string_view method, std::string_view path, std::string_view body, int* status,
+               std::string* response);
 
  private:
   int fd_ = -1;
@@ -251,14 +251,15 @@ struct Config {
   int producers = 4;
   int size = 300;
   int sessions = 1000;
-  int batch = 100;    // HTTP events per POST
-  int window = 100;   // WebSocket / JetStream / Redis events in flight per producer
+  int batch = 100;   // HTTP events per POST
+  int window = 100;  // WebSocket / JetStream / Redis events in flight per producer
   double duration_s = 10;
   double warmup_s = 1;
   double ingest_rate = 50'000;  // fixed offered ingest rate (events/s, all producers); 0: skip
   std::vector<double> fanout_rates = {10'000, 40'000};
-  int subs = 1000;     // session subscribers
-  int all_subs = 10;   // all-session subscribers (half unfiltered, half {"event_types":["tool_call"]})
+  int subs = 1000;  // session subscribers
+  int all_subs =
+      10;  // all-session subscribers (half unfiltered, half {"event_types":["tool_call"]})
   int conns = 10'000;
   int64_t catchup_events = 1'000'000;
   int catchup_reps = 3;

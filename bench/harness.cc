@@ -94,7 +94,8 @@ void RunFanout(const Config& cfg, double rate, FanoutSystem& sys, Tracker& track
   };
   const int64_t sent = sys.publish(due, n);
   const int64_t t_pub_end = NowNs();
-  if (sent != n) Fail(row.system + " fanout: published " + std::to_string(sent) + " of " + std::to_string(n));
+  if (sent != n)
+    Fail(row.system + " fanout: published " + std::to_string(sent) + " of " + std::to_string(n));
   const int64_t deadline = NowNs() + 20'000'000'000;
   while (total.load() < expected && NowNs() < deadline) SleepMs(10);
   const int64_t t_done = NowNs();

@@ -14,10 +14,10 @@ namespace tailbus::bench {
 // ---- ingest ---------------------------------------------------------------------
 
 struct IngestCtx {
-  int idx = 0;                    // producer index
+  int idx = 0;  // producer index
   int producers = 1;
   const Config* cfg = nullptr;
-  double rate_per_producer = 0;   // events/s; 0 = saturation (closed loop)
+  double rate_per_producer = 0;  // events/s; 0 = saturation (closed loop)
   std::atomic<bool>* stop = nullptr;
   std::atomic<bool>* measuring = nullptr;
   std::atomic<int64_t>* acked = nullptr;  // events durably acknowledged, all producers
@@ -62,8 +62,8 @@ void RunFanout(const Config& cfg, double rate, FanoutSystem& sys, Tracker& track
 
 // Result of reading the whole log once.
 struct CatchupRun {
-  double seconds = 0;        // connect to last event
-  double first_event_ms = 0; // connect to first event
+  double seconds = 0;         // connect to last event
+  double first_event_ms = 0;  // connect to first event
   int64_t events = 0;
 };
 void AddCatchup(Row& row, const std::vector<CatchupRun>& runs, int64_t expected);

@@ -15,23 +15,27 @@
 
 namespace tailbus::bench {
 
-std::vector<int> OpenIdle(int port, int n, const std::string& hello, const std::string& expect, double* seconds);
+std::vector<int> OpenIdle(int port, int n, const std::string& hello, const std::string& expect,
+                          double* seconds);
 
 namespace {
 
 void Check(natsStatus s, const std::string& what) {
-  if (s != NATS_OK) Fail("jetstream: " + what + ": " + natsStatus_GetText(s) + " " + nats_GetLastError(nullptr));
+  if (s != NATS_OK)
+    Fail("jetstream: " + what + ": " + natsStatus_GetText(s) + " " + nats_GetLastError(nullptr));
 }
 
 std::string Subject(int64_t bg, int sessions) {
-  return "bench.s" + std::to_string(SessionOf(bg, sessions)) + (IsToolCall(bg) ? ".tool_call" : ".bench");
+  return "bench.s" + std::to_string(SessionOf(bg, sessions)) +
+         (IsToolCall(bg) ? ".tool_call" : ".bench");
 }
 
 struct NatsConn {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   natsOptions* opts = nullptr;
-  void Open(int port, int64_t max_pending = 0, jsPubAckHandler ah = nullptr, void* closure = nullptr) {
+  void Open(int port, int64_t max_pending = 0, jsPubAckHandler ah = nullptr,
+            void* closure = nullptr) {
     Check(natsOptions_Create(&opts), "options");
     const std::string url = "nats://127.0.0.1:" + std::to_string(port);
     natsOptions_SetURL(opts, url.c_str());
@@ -131,11 +135,13 @@ void Producer(IngestCtx& c, int port) {
     if (c.stop->load()) break;
     const int64_t bg = c.NextBg(k);
     const std::string ev = MakeEvent(bg, c.cfg->sessions, t, c.cfg->size);
-    Check(js_PublishAsync(n.js, Subject(bg, c.cfg->sessions).c_str(), ev.data(), static_cast<int>(ev.size()), nullptr),
+    Check(js_PublishAsync(n.js, Subject(bg, c.cfg->sessions).c_str(), ev.data(),
+                          static_cast<int>(ev.size()), nullptr),
           "publish async");
   }
   n.Complete();
-  if (st.errors.load()) Fail("jetstream: " + std::to_string(st.errors.load()) + " negative publish acks");
+  if (st.errors.load())
+    Fail("jetstream: " + std::to_string(st.errors.load()) + " negative publish acks");
 }
 
 // ---- fan-out ------------------------------------------------------------------------
@@ -187,8 +193,8 @@ struct JsFanout {
       closures.push_back(std::make_unique<Closure>(Closure{this, i}));
       natsSubscription* sub = nullptr;
       jsErrCode jerr{};
-      Check(js_Subscribe(&sub, conns[i % conns.size()]->js, subj.c_str(), OnMsg, closures.back().get(), nullptr, &so,
-                         &jerr),
+      Check(js_Subscribe(&sub, conns[i % conns.size()]->js, subj.c_str(), OnMsg,
+                         closures.back().get(), nullptr, &so, &jerr),
             "ordered consumer " + subj);
       natsSubscription_SetPendingLimits(sub, -1, -1);
       subs.push_back(sub);
@@ -204,7 +210,8 @@ struct JsFanout {
       const int64_t now = NowNs();
       while (bg < n && due(bg) <= now) {
         const std::string ev = MakeEvent(bg, cfg->sessions, now, cfg->size);
-        Check(js_PublishAsync(c.js, Subject(bg, cfg->sessions).c_str(), ev.data(), static_cast<int>(ev.size()), nullptr),
+        Check(js_PublishAsync(c.js, Subject(bg, cfg->sessions).c_str(), ev.data(),
+                              static_cast<int>(ev.size()), nullptr),
               "publish async");
         ++bg;
       }
@@ -226,7 +233,8 @@ void Populate(int port, const Config& cfg, int64_t m) {
   c.Open(port, 4000);
   for (int64_t i = 0; i < m; ++i) {
     const std::string ev = MakeEvent(i, cfg.sessions, 0, cfg.size);
-    Check(js_PublishAsync(c.js, Subject(i, cfg.sessions).c_str(), ev.data(), static_cast<int>(ev.size()), nullptr),
+    Check(js_PublishAsync(c.js, Subject(i, cfg.sessions).c_str(), ev.data(),
+                          static_cast<int>(ev.size()), nullptr),
           "publish async");
   }
   c.Complete();
@@ -289,14 +297,17 @@ std::vector<Row> RunJetStream(const Config& cfg, const Scenarios& sc) {
     return r;
   };
   if (sc.count("ingest")) {
-    std::vector<std::pair<std::string, double>> modes = {{"async W=" + std::to_string(cfg.window) + " saturation", 0}};
-    if (cfg.ingest_rate > 0) modes.push_back({"async W=" + std::to_string(cfg.window) + " fixed rate", cfg.ingest_rate});
+    std::vector<std::pair<std::string, double>> modes = {
+        {"async W=" + std::to_string(cfg.window) + " saturation", 0}};
+    if (cfg.ingest_rate > 0)
+      modes.push_back({"async W=" + std::to_string(cfg.window) + " fixed rate", cfg.ingest_rate});
     for (const auto& [name, rate] : modes) {
       NatsServer srv;
       srv.Start(cfg, "ingest");
       Row r = row("ingest", name);
       const int port = srv.port;
-      RunIngest(cfg, rate, [port](IngestCtx& c) { Producer(c, port); }, r);
+      RunIngest(
+          cfg, rate, [port](IngestCtx& c) { Producer(c, port); }, r);
       const int64_t cnt = srv.Count();
       if (cnt != static_cast<int64_t>(r.Get("total_acked")))
         Fail("jetstream ingest: stream holds " + std::to_string(cnt) + " != acknowledged");
@@ -316,7 +327,9 @@ std::vector<Row> RunJetStream(const Config& cfg, const Scenarios& sc) {
       FanoutSystem sys;
       sys.hist = &f->hist;
       sys.subscribe = [&](Tracker& t, std::atomic<int64_t>& total) { f->Subscribe(t, total); };
-      sys.publish = [&](const std::function<int64_t(int64_t)>& due, int64_t n) { return f->Publish(due, n); };
+      sys.publish = [&](const std::function<int64_t(int64_t)>& due, int64_t n) {
+        return f->Publish(due, n);
+      };
       sys.unsubscribe = [&] { f->Unsubscribe(); };
       Tracker tracker;
       Row r = row("fanout", "R=" + std::to_string(static_cast<int64_t>(rate)) + "/s");
@@ -333,7 +346,8 @@ std::vector<Row> RunJetStream(const Config& cfg, const Scenarios& sc) {
     srv.Start(cfg, "catchup");
     Populate(srv.port, cfg, cfg.catchup_events);
     std::vector<CatchupRun> runs;
-    for (int i = 0; i < cfg.catchup_reps; ++i) runs.push_back(Catchup(srv.port, cfg.catchup_events));
+    for (int i = 0; i < cfg.catchup_reps; ++i)
+      runs.push_back(Catchup(srv.port, cfg.catchup_events));
     Row r = row("catchup", "ordered consumer from seq 1");
     AddCatchup(r, runs, cfg.catchup_events);
     srv.Stop();
@@ -346,7 +360,8 @@ std::vector<Row> RunJetStream(const Config& cfg, const Scenarios& sc) {
     SleepMs(300);
     const long rss0 = RssKiB(srv.child.pid);
     double secs = 0;
-    std::vector<int> fds = OpenIdle(srv.port, cfg.conns, "CONNECT {\"verbose\":false}\r\nPING\r\n", "PONG\r\n", &secs);
+    std::vector<int> fds =
+        OpenIdle(srv.port, cfg.conns, "CONNECT {\"verbose\":false}\r\nPING\r\n", "PONG\r\n", &secs);
     SleepMs(2000);
     const long rss1 = RssKiB(srv.child.pid);
     Row r = row("connections", std::to_string(cfg.conns) + " idle (CONNECT)");

@@ -79,9 +79,9 @@ struct RedisServer {
     dir = cfg.data_dir + "/redis-" + tag + "-" + std::to_string(++n);
     RunCapture("mkdir -p '" + dir + "'");
     port = FreePort();
-    child = Spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir,
-                   "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-                   "--maxclients", "20000", "--logfile", ""},
+    child = Spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--dir",
+                   dir, "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+                   "--daemonize", "no", "--maxclients", "20000", "--logfile", ""},
                   dir + "/server.log", cfg.server_cpu);
     if (!WaitPort(port, 15'000)) Fail("redis-server did not start; see " + dir + "/server.log");
   }
@@ -127,7 +127,8 @@ void Producer(IngestCtx& c, int port) {
       if (due > now) break;
       const int64_t bg = c.NextBg(k);
       const std::string ev = MakeEvent(bg, c.cfg->sessions, due, c.cfg->size);
-      out += Cmd("XADD s%lld * d %b", static_cast<long long>(SessionOf(bg, c.cfg->sessions)), ev.data(), ev.size());
+      out += Cmd("XADD s%lld * d %b", static_cast<long long>(SessionOf(bg, c.cfg->sessions)),
+                 ev.data(), ev.size());
       inflight.push_back(due);
       ++k;
     }
@@ -167,7 +168,9 @@ struct RedisFanout {
   std::atomic<bool> stop{false};
   std::thread loop;
 
-  void Request(Sub& s) { s.c.Send(Cmd("XREAD COUNT 1000 BLOCK 0 STREAMS %s %s", s.key.c_str(), s.last.c_str())); }
+  void Request(Sub& s) {
+    s.c.Send(Cmd("XREAD COUNT 1000 BLOCK 0 STREAMS %s %s", s.key.c_str(), s.last.c_str()));
+  }
 
   void Subscribe(Tracker& t, std::atomic<int64_t>& total) {
     ep = epoll_create1(EPOLL_CLOEXEC);
@@ -257,7 +260,8 @@ struct RedisFanout {
       std::string out;
       while (bg < n && due(bg) <= now) {
         const std::string ev = MakeEvent(bg, cfg->sessions, now, cfg->size);
-        out += Cmd("XADD s%lld * d %b", static_cast<long long>(SessionOf(bg, cfg->sessions)), ev.data(), ev.size());
+        out += Cmd("XADD s%lld * d %b", static_cast<long long>(SessionOf(bg, cfg->sessions)),
+                   ev.data(), ev.size());
         out += Cmd("XADD all * d %b", ev.data(), ev.size());
         ++bg;
       }
@@ -297,7 +301,8 @@ CatchupRun Catchup(int port) {
       std::string_view v(en->element[1]->element[1]->str, en->element[1]->element[1]->len);
       int64_t bg = -1;
       FindInt(v, "\"bg\":", 0, &bg);
-      if (bg != expect_bg) Fail("redis catchup: bg " + std::to_string(bg) + " expected " + std::to_string(expect_bg));
+      if (bg != expect_bg)
+        Fail("redis catchup: bg " + std::to_string(bg) + " expected " + std::to_string(expect_bg));
       ++expect_bg;
       ++res.events;
     }
@@ -327,7 +332,8 @@ void Populate(int port, const Config& cfg, int64_t m) {
 }  // namespace
 
 // Idle raw connections (NATS and Redis): hello exchange, then held.
-std::vector<int> OpenIdle(int port, int n, const std::string& hello, const std::string& expect, double* seconds);
+std::vector<int> OpenIdle(int port, int n, const std::string& hello, const std::string& expect,
+                          double* seconds);
 
 std::vector<Row> RunRedis(const Config& cfg, const Scenarios& sc) {
   std::vector<Row> rows;
@@ -341,14 +347,18 @@ std::vector<Row> RunRedis(const Config& cfg, const Scenarios& sc) {
     return r;
   };
   if (sc.count("ingest")) {
-    std::vector<std::pair<std::string, double>> modes = {{"XADD pipeline W=" + std::to_string(cfg.window) + " saturation", 0}};
-    if (cfg.ingest_rate > 0) modes.push_back({"XADD pipeline W=" + std::to_string(cfg.window) + " fixed rate", cfg.ingest_rate});
+    std::vector<std::pair<std::string, double>> modes = {
+        {"XADD pipeline W=" + std::to_string(cfg.window) + " saturation", 0}};
+    if (cfg.ingest_rate > 0)
+      modes.push_back(
+          {"XADD pipeline W=" + std::to_string(cfg.window) + " fixed rate", cfg.ingest_rate});
     for (const auto& [name, rate] : modes) {
       RedisServer srv;
       srv.Start(cfg, "ingest");
       Row r = row("ingest", name);
       const int port = srv.port;
-      RunIngest(cfg, rate, [port](IngestCtx& c) { Producer(c, port); }, r);
+      RunIngest(
+          cfg, rate, [port](IngestCtx& c) { Producer(c, port); }, r);
       const int64_t len = srv.TotalLen(cfg.sessions);
       if (len != static_cast<int64_t>(r.Get("total_acked")))
         Fail("redis ingest: stream lengths " + std::to_string(len) + " != acknowledged");
@@ -368,7 +378,9 @@ std::vector<Row> RunRedis(const Config& cfg, const Scenarios& sc) {
       FanoutSystem sys;
       sys.hist = &f->hist;
       sys.subscribe = [&](Tracker& t, std::atomic<int64_t>& total) { f->Subscribe(t, total); };
-      sys.publish = [&](const std::function<int64_t(int64_t)>& due, int64_t n) { return f->Publish(due, n); };
+      sys.publish = [&](const std::function<int64_t(int64_t)>& due, int64_t n) {
+        return f->Publish(due, n);
+      };
       sys.unsubscribe = [&] { f->Unsubscribe(); };
       Tracker tracker;
       Row r = row("fanout", "R=" + std::to_string(static_cast<int64_t>(rate)) + "/s");
@@ -415,7 +427,8 @@ std::vector<Row> RunRedis(const Config& cfg, const Scenarios& sc) {
   return rows;
 }
 
-std::vector<int> OpenIdle(int port, int n, const std::string& hello, const std::string& expect, double* seconds) {
+std::vector<int> OpenIdle(int port, int n, const std::string& hello, const std::string& expect,
+                          double* seconds) {
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
   lim.rlim_cur = lim.rlim_max;
@@ -435,7 +448,8 @@ std::vector<int> OpenIdle(int port, int n, const std::string& hello, const std::
       char buf[4096];
       while (got.find(expect) == std::string::npos) {
         ssize_t r = recv(fds[static_cast<size_t>(i)], buf, sizeof buf, 0);
-        if (r <= 0) Fail("idle connection #" + std::to_string(i) + " closed: " + got.substr(0, 200));
+        if (r <= 0)
+          Fail("idle connection #" + std::to_string(i) + " closed: " + got.substr(0, 200));
         got.append(buf, static_cast<size_t>(r));
       }
     }

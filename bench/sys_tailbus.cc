@@ -109,8 +109,8 @@ void WsProducer(IngestCtx& c, int port) {
     while (!stopping && static_cast<int>(inflight.size()) < W) {
       const int64_t due = c.rate_per_producer > 0 ? c.DueNs(k) : now;
       if (due > now) break;
-      frame = "{\"type\":\"publish\",\"request_id\":" + std::to_string(k) + ",\"event\":" +
-              MakeEvent(c.NextBg(k), c.cfg->sessions, due, c.cfg->size) + "}";
+      frame = "{\"type\":\"publish\",\"request_id\":" + std::to_string(k) +
+              ",\"event\":" + MakeEvent(c.NextBg(k), c.cfg->sessions, due, c.cfg->size) + "}";
       if (!ws.Send(frame)) Fail("WebSocket producer: send failed");
       inflight[k] = due;
       ++k;
@@ -119,7 +119,8 @@ void WsProducer(IngestCtx& c, int port) {
       int64_t wait_ns = 100'000'000;
       if (c.rate_per_producer > 0 && !stopping && static_cast<int>(inflight.size()) < W)
         wait_ns = std::max<int64_t>(0, c.DueNs(k) - NowNs());
-      timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+      timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000),
+                  static_cast<long>(wait_ns % 1'000'000'000)};
       pollfd pfd{ws.fd(), POLLIN, 0};
       if (ppoll(&pfd, 1, &ts, nullptr) <= 0) continue;
     }
@@ -167,7 +168,8 @@ struct TbFanout {
           p = FindInt(m, "\"offset\":", p, &off);
           if (p == std::string_view::npos) break;
           p = FindInt(m, "\"bg\":", p, &bg);
-          if (p == std::string_view::npos) Fail("event without bg: " + std::string(m.substr(0, 300)));
+          if (p == std::string_view::npos)
+            Fail("event without bg: " + std::string(m.substr(0, 300)));
           p = FindInt(m, "\"bt\":", p, &bt);
           if (p == std::string_view::npos) Fail("event without bt");
           tracker.OnEvent(idx, bg, bt, off, now, hist);
@@ -177,7 +179,8 @@ struct TbFanout {
       } else if (m.rfind("{\"type\":\"hello\"", 0) == 0) {
         hellos.fetch_add(1);
       } else if (m.rfind("{\"type\":\"caught_up\"", 0) != 0) {
-        Fail("subscriber " + std::to_string(idx) + ": unexpected frame " + std::string(m.substr(0, 300)));
+        Fail("subscriber " + std::to_string(idx) + ": unexpected frame " +
+             std::string(m.substr(0, 300)));
       }
     });
     const int64_t deadline = NowNs() + 30'000'000'000;
@@ -201,8 +204,11 @@ struct TbFanout {
         }
         if (msg.rfind("{\"type\":\"ack\"", 0) == 0) {
           const size_t a = msg.find('['), b = msg.find(']');
-          if (a == std::string::npos || b == std::string::npos) Fail("fanout publisher: bad ack " + msg);
-          acked.fetch_add(std::count(msg.begin() + static_cast<long>(a), msg.begin() + static_cast<long>(b), ',') + 1);
+          if (a == std::string::npos || b == std::string::npos)
+            Fail("fanout publisher: bad ack " + msg);
+          acked.fetch_add(std::count(msg.begin() + static_cast<long>(a),
+                                     msg.begin() + static_cast<long>(b), ',') +
+                          1);
         } else if (msg.rfind("{\"type\":\"hello\"", 0) != 0) {
           Fail("fanout publisher: " + msg.substr(0, 300));
         }
@@ -273,14 +279,17 @@ CatchupRun CatchupOnce(int port, int64_t m) {
       int64_t off = 0;
       // Events start with {"offset":N (the frame's own keys are first_/last_offset).
       while ((p = FindInt(v, "{\"offset\":", p, &off)) != std::string_view::npos) {
-        if (off != last + 1) Fail("catchup: offset " + std::to_string(off) + " after " + std::to_string(last));
+        if (off != last + 1)
+          Fail("catchup: offset " + std::to_string(off) + " after " + std::to_string(last));
         last = off;
         ++r.events;
       }
     } else if (v.rfind("{\"type\":\"caught_up\"", 0) == 0) {
       int64_t at = 0;
       FindInt(v, "\"offset\":", 0, &at);
-      if (at != m || last != m) Fail("catchup: caught_up at " + std::to_string(at) + ", read up to " + std::to_string(last));
+      if (at != m || last != m)
+        Fail("catchup: caught_up at " + std::to_string(at) + ", read up to " +
+             std::to_string(last));
       break;
     } else if (v.rfind("{\"type\":\"hello\"", 0) != 0) {
       Fail("catchup: unexpected frame " + msg.substr(0, 300));
@@ -301,7 +310,9 @@ void RaiseNoFile() {
 
 }  // namespace
 
-std::string TailbusVersion(const Config& cfg) { return RunCapture(cfg.tailbus_bin + " --version 2>&1"); }
+std::string TailbusVersion(const Config& cfg) {
+  return RunCapture(cfg.tailbus_bin + " --version 2>&1");
+}
 
 std::vector<Row> RunTailbus(const Config& cfg, const Scenarios& sc) {
   std::vector<Row> rows;
@@ -322,8 +333,10 @@ std::vector<Row> RunTailbus(const Config& cfg, const Scenarios& sc) {
     std::vector<Mode> modes = {{"http B=" + std::to_string(cfg.batch) + " saturation", true, 0},
                                {"ws W=" + std::to_string(cfg.window) + " saturation", false, 0}};
     if (cfg.ingest_rate > 0) {
-      modes.push_back({"http B=" + std::to_string(cfg.batch) + " fixed rate", true, cfg.ingest_rate});
-      modes.push_back({"ws W=" + std::to_string(cfg.window) + " fixed rate", false, cfg.ingest_rate});
+      modes.push_back(
+          {"http B=" + std::to_string(cfg.batch) + " fixed rate", true, cfg.ingest_rate});
+      modes.push_back(
+          {"ws W=" + std::to_string(cfg.window) + " fixed rate", false, cfg.ingest_rate});
     }
     for (const auto& m : modes) {
       TbServer srv;
@@ -331,9 +344,11 @@ std::vector<Row> RunTailbus(const Config& cfg, const Scenarios& sc) {
       Row r = row("ingest", m.name);
       const int port = srv.port;
       if (m.http)
-        RunIngest(cfg, m.rate, [port](IngestCtx& c) { HttpProducer(c, port); }, r);
+        RunIngest(
+            cfg, m.rate, [port](IngestCtx& c) { HttpProducer(c, port); }, r);
       else
-        RunIngest(cfg, m.rate, [port](IngestCtx& c) { WsProducer(c, port); }, r);
+        RunIngest(
+            cfg, m.rate, [port](IngestCtx& c) { WsProducer(c, port); }, r);
       const int64_t head = srv.Head();
       if (head != static_cast<int64_t>(r.Get("total_acked")))
         Fail("tailbus ingest: head " + std::to_string(head) + " != acknowledged " +
@@ -354,7 +369,9 @@ std::vector<Row> RunTailbus(const Config& cfg, const Scenarios& sc) {
       FanoutSystem sys;
       sys.hist = &f->hist;
       sys.subscribe = [&](Tracker& t, std::atomic<int64_t>& total) { f->Subscribe(t, total); };
-      sys.publish = [&](const std::function<int64_t(int64_t)>& due, int64_t n) { return f->Publish(due, n); };
+      sys.publish = [&](const std::function<int64_t(int64_t)>& due, int64_t n) {
+        return f->Publish(due, n);
+      };
       sys.unsubscribe = [&] { f->pool.Stop(); };
       Tracker tracker;
       Row r = row("fanout", "R=" + std::to_string(static_cast<int64_t>(rate)) + "/s");
@@ -372,7 +389,8 @@ std::vector<Row> RunTailbus(const Config& cfg, const Scenarios& sc) {
     Populate(srv.port, cfg, cfg.catchup_events);
     if (srv.Head() != cfg.catchup_events) Fail("catchup: populate head mismatch");
     std::vector<CatchupRun> runs;
-    for (int i = 0; i < cfg.catchup_reps; ++i) runs.push_back(CatchupOnce(srv.port, cfg.catchup_events));
+    for (int i = 0; i < cfg.catchup_reps; ++i)
+      runs.push_back(CatchupOnce(srv.port, cfg.catchup_events));
     Row r = row("catchup", "ws after=0 batch_size=1000");
     AddCatchup(r, runs, cfg.catchup_events);
     srv.Stop();
@@ -398,10 +416,12 @@ std::vector<Row> RunTailbus(const Config& cfg, const Scenarios& sc) {
     while (hellos.load() < cfg.conns && NowNs() < deadline) SleepMs(5);
     const double connect_s = static_cast<double>(NowNs() - t0) / 1e9;
     if (hellos.load() != cfg.conns)
-      Fail("tailbus connections: " + std::to_string(hellos.load()) + " hellos of " + std::to_string(cfg.conns));
+      Fail("tailbus connections: " + std::to_string(hellos.load()) + " hellos of " +
+           std::to_string(cfg.conns));
     SleepMs(2000);  // hold them idle
     const long rss1 = RssKiB(srv.child.pid);
-    if (pool.closed() != 0) Fail("tailbus connections: " + std::to_string(pool.closed()) + " closed while idle");
+    if (pool.closed() != 0)
+      Fail("tailbus connections: " + std::to_string(pool.closed()) + " closed while idle");
     Row r = row("connections", std::to_string(cfg.conns) + " idle /ws");
     r.Add("connections", cfg.conns);
     r.Add("connect_s", connect_s);

@@ -26,16 +26,17 @@ std::string CommandFor(const Config& cfg, const std::string& system, const std::
   std::ostringstream o;
   o << "tailbus-bench --system " << system << " --scenario " << scenario;
   if (scenario == "ingest")
-    o << " --producers " << cfg.producers << " --size " << cfg.size << " --sessions " << cfg.sessions
-      << " --batch " << cfg.batch << " --window " << cfg.window << " --duration " << cfg.duration_s
-      << " --ingest-rate " << cfg.ingest_rate;
+    o << " --producers " << cfg.producers << " --size " << cfg.size << " --sessions "
+      << cfg.sessions << " --batch " << cfg.batch << " --window " << cfg.window << " --duration "
+      << cfg.duration_s << " --ingest-rate " << cfg.ingest_rate;
   if (scenario == "fanout") {
     o << " --rates ";
     for (size_t i = 0; i < cfg.fanout_rates.size(); ++i) o << (i ? "," : "") << cfg.fanout_rates[i];
     o << " --subs " << cfg.subs << " --all-subs " << cfg.all_subs << " --sessions " << cfg.sessions
       << " --size " << cfg.size << " --duration " << cfg.duration_s;
   }
-  if (scenario == "catchup") o << " --catchup-events " << cfg.catchup_events << " --size " << cfg.size;
+  if (scenario == "catchup")
+    o << " --catchup-events " << cfg.catchup_events << " --size " << cfg.size;
   if (scenario == "connections") o << " --conns " << cfg.conns;
   return o.str();
 }
@@ -71,7 +72,9 @@ std::string ModeKey(const Row& r) {
 
 void PrintRatios(const std::vector<Row>& rows, std::string* md) {
   std::printf("\nratios (tailbus / peer, same run):\n");
-  *md += "| scenario | tailbus mode | metric | tailbus | peer | peer value | ratio |\n|---|---|---|---|---|---|---|\n";
+  *md +=
+      "| scenario | tailbus mode | metric | tailbus | peer | peer value | ratio "
+      "|\n|---|---|---|---|---|---|---|\n";
   for (const auto& t : rows) {
     if (t.system != "tailbus") continue;
     auto [metric, higher] = Headline(t.scenario);
@@ -85,7 +88,8 @@ void PrintRatios(const std::vector<Row>& rows, std::string* md) {
                   higher ? "higher is better" : "lower is better");
       char line[512];
       std::snprintf(line, sizeof line, "| %s | %s | %s | %.4g | %s | %.4g | **%.2f** |\n",
-                    t.scenario.c_str(), t.mode.c_str(), metric.c_str(), a, p.system.c_str(), b, ratio);
+                    t.scenario.c_str(), t.mode.c_str(), metric.c_str(), a, p.system.c_str(), b,
+                    ratio);
       *md += line;
     }
   }
@@ -134,26 +138,39 @@ int main(int argc, char** argv) {
   Config cfg;
   std::string system = "all", scenario = "all", json, md_out, rates;
   CLI::App app{"tailbus-bench: load tool for tailbus, NATS JetStream and Redis Streams"};
-  app.add_option("--system", system, "tailbus | jetstream | redis | all (comma list)")->capture_default_str();
-  app.add_option("--scenario", scenario, "ingest | fanout | catchup | connections | all (comma list)")->capture_default_str();
+  app.add_option("--system", system, "tailbus | jetstream | redis | all (comma list)")
+      ->capture_default_str();
+  app.add_option("--scenario", scenario,
+                 "ingest | fanout | catchup | connections | all (comma list)")
+      ->capture_default_str();
   app.add_option("--tailbus-bin", cfg.tailbus_bin, "tailbus executable")->capture_default_str();
   app.add_option("--producers", cfg.producers, "ingest: producers (P)")->capture_default_str();
   app.add_option("--size", cfg.size, "event size in bytes (S)")->capture_default_str();
-  app.add_option("--sessions", cfg.sessions, "sessions / subjects / streams (K)")->capture_default_str();
+  app.add_option("--sessions", cfg.sessions, "sessions / subjects / streams (K)")
+      ->capture_default_str();
   app.add_option("--batch", cfg.batch, "ingest: events per HTTP POST (B)")->capture_default_str();
-  app.add_option("--window", cfg.window, "ingest: events in flight per producer (W)")->capture_default_str();
+  app.add_option("--window", cfg.window, "ingest: events in flight per producer (W)")
+      ->capture_default_str();
   app.add_option("--duration", cfg.duration_s, "measured seconds per run")->capture_default_str();
   app.add_option("--warmup", cfg.warmup_s, "seconds before measuring")->capture_default_str();
-  app.add_option("--ingest-rate", cfg.ingest_rate, "fixed offered ingest rate, events/s (0: skip)")->capture_default_str();
+  app.add_option("--ingest-rate", cfg.ingest_rate, "fixed offered ingest rate, events/s (0: skip)")
+      ->capture_default_str();
   app.add_option("--rates", rates, "fanout offered rates, comma list (default 10000,40000)");
   app.add_option("--subs", cfg.subs, "fanout: session subscribers (C)")->capture_default_str();
-  app.add_option("--all-subs", cfg.all_subs, "fanout: all-session subscribers (half filtered)")->capture_default_str();
+  app.add_option("--all-subs", cfg.all_subs, "fanout: all-session subscribers (half filtered)")
+      ->capture_default_str();
   app.add_option("--conns", cfg.conns, "connections: idle connections (N)")->capture_default_str();
-  app.add_option("--catchup-events", cfg.catchup_events, "catchup: log length (M)")->capture_default_str();
-  app.add_option("--catchup-reps", cfg.catchup_reps, "catchup: reads of the whole log (median reported)")->capture_default_str();
-  app.add_option("--server-cpu", cfg.server_cpu, "CPU for the server (-1: no pinning)")->capture_default_str();
-  app.add_option("--client-cpu", cfg.client_cpu, "CPU for this tool (-1: no pinning)")->capture_default_str();
-  app.add_option("--data-dir", cfg.data_dir, "parent of the temporary data directories (default: a new dir under /var/tmp)");
+  app.add_option("--catchup-events", cfg.catchup_events, "catchup: log length (M)")
+      ->capture_default_str();
+  app.add_option("--catchup-reps", cfg.catchup_reps,
+                 "catchup: reads of the whole log (median reported)")
+      ->capture_default_str();
+  app.add_option("--server-cpu", cfg.server_cpu, "CPU for the server (-1: no pinning)")
+      ->capture_default_str();
+  app.add_option("--client-cpu", cfg.client_cpu, "CPU for this tool (-1: no pinning)")
+      ->capture_default_str();
+  app.add_option("--data-dir", cfg.data_dir,
+                 "parent of the temporary data directories (default: a new dir under /var/tmp)");
   app.add_option("--json", json, "write results as JSON");
   app.add_option("--markdown", md_out, "write the results tables as Markdown");
   app.add_flag("--quick", cfg.quick, "short runs (make bench QUICK=1)");
@@ -176,7 +193,8 @@ int main(int argc, char** argv) {
   if (cfg.tailbus_bin.empty()) {
     std::string self = argv[0];
     auto slash = self.rfind('/');
-    cfg.tailbus_bin = (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/../cli/tailbus";
+    cfg.tailbus_bin =
+        (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/../cli/tailbus";
   }
   bool own_dir = false;
   if (cfg.data_dir.empty()) {
@@ -211,16 +229,18 @@ int main(int argc, char** argv) {
 
   utsname u{};
   uname(&u);
-  std::string header = "machine: " + std::to_string(ncpu) + " CPUs, " +
-                       RunCapture("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'") +
-                       ", kernel " + u.release + ", " +
-                       RunCapture("free -m | awk '/Mem:/{print $2\" MiB RAM\"}'") + "\n";
-  header += "pinning: " + (cfg.server_cpu >= 0 ? "server(s) on CPU " + std::to_string(cfg.server_cpu) +
-                                                     ", load generator on CPU " + std::to_string(cfg.client_cpu) +
-                                                     " (sched_setaffinity, as taskset -c)"
-                                               : std::string("none (fewer than 2 CPUs)")) + "\n";
-  header += "versions: " + TailbusVersion(cfg) + "; " + RunCapture("nats-server --version 2>&1") + "; " +
-            RunCapture("redis-server --version 2>&1 | cut -d' ' -f1-3") + "\n";
+  std::string header =
+      "machine: " + std::to_string(ncpu) + " CPUs, " +
+      RunCapture("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'") + ", kernel " +
+      u.release + ", " + RunCapture("free -m | awk '/Mem:/{print $2\" MiB RAM\"}'") + "\n";
+  header += "pinning: " +
+            (cfg.server_cpu >= 0 ? "server(s) on CPU " + std::to_string(cfg.server_cpu) +
+                                       ", load generator on CPU " + std::to_string(cfg.client_cpu) +
+                                       " (sched_setaffinity, as taskset -c)"
+                                 : std::string("none (fewer than 2 CPUs)")) +
+            "\n";
+  header += "versions: " + TailbusVersion(cfg) + "; " + RunCapture("nats-server --version 2>&1") +
+            "; " + RunCapture("redis-server --version 2>&1 | cut -d' ' -f1-3") + "\n";
   header += "data dir: " + cfg.data_dir + " (disk)\n";
   std::printf("%s\n", header.c_str());
   std::fflush(stdout);
@@ -259,16 +279,21 @@ int main(int argc, char** argv) {
 
   if (!md_out.empty()) {
     std::ofstream o(md_out);
-    o << "```\n" << header << "```\n" << MdTable(sorted) << "\n#### Ratios (tailbus ÷ peer, same run)\n\n" << ratios_md;
+    o << "```\n"
+      << header << "```\n"
+      << MdTable(sorted) << "\n#### Ratios (tailbus ÷ peer, same run)\n\n"
+      << ratios_md;
     if (!failure.empty()) o << "\n**FAILED:** " << failure << "\n";
   }
   if (!json.empty()) {
     std::ofstream o(json);
-    o << "{\"header\":\"" << JsonEscape(header) << "\",\"failure\":\"" << JsonEscape(failure) << "\",\"rows\":[";
+    o << "{\"header\":\"" << JsonEscape(header) << "\",\"failure\":\"" << JsonEscape(failure)
+      << "\",\"rows\":[";
     for (size_t i = 0; i < sorted.size(); ++i) {
       const Row& r = sorted[i];
       o << (i ? ",\n" : "\n") << "{\"system\":\"" << r.system << "\",\"scenario\":\"" << r.scenario
-        << "\",\"mode\":\"" << JsonEscape(r.mode) << "\",\"command\":\"" << JsonEscape(r.command) << "\",\"metrics\":{";
+        << "\",\"mode\":\"" << JsonEscape(r.mode) << "\",\"command\":\"" << JsonEscape(r.command)
+        << "\",\"metrics\":{";
       for (size_t k = 0; k < r.metrics.size(); ++k)
         o << (k ? "," : "") << "\"" << r.metrics[k].first << "\":" << r.metrics[k].second;
       o << "}}";

@@ -37,7 +37,7 @@ class IdempotencyWindow {
   const size_t max_ids_;
   // Each id is stored once, in order_ (a deque never moves its elements on
   // push_back/pop_front); the map's keys are views of those strings.
-  std::deque<Entry> order_;                                 // oldest first
+  std::deque<Entry> order_;                                // oldest first
   std::unordered_map<std::string_view, int64_t> offsets_;  // event id -> offset
 };
 

@@ -80,8 +80,8 @@ bool IsUiPath(std::string_view path) {
   const std::string_view name = path.substr(1);
   if (name.size() > kMaxNameBytes || name[0] == '.') return false;
   for (char c : name) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' ||
-                    c == '-';
+    const bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   if (name.find("..") != std::string_view::npos) return false;
