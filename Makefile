@@ -12,7 +12,7 @@ BUILD_TEST := build/test
 # Debian packages the build, the tests and the benchmarks need.
 PACKAGES := cmake make g++ pkg-config libsqlite3-dev rapidjson-dev libfmt-dev libgtest-dev \
             libgmock-dev libcli11-dev libbenchmark-dev libwebsockets-dev python3-websockets \
-            sqlite3
+            sqlite3 libev-dev libwebsockets-evlib-ev libssl-dev openssl clang libclang-rt-14-dev
 
 .PHONY: deps web-deps run test bench bench-deps build build-test format clean
 

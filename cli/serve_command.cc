@@ -196,6 +196,9 @@ void RegisterServeCommand(CLI::App& app, CommandAction& action) {
   opt("--ui-dir", &s.ui_dir, "TAILBUS_UI_DIR",
       "Serve the web UI from this directory (e.g. web/) instead of the embedded copy", "DIR")
       ->check(CLI::ExistingDirectory);
+  opt("--event-loop", &s.event_loop, "TAILBUS_EVENT_LOOP",
+      "auto (epoll via libev when available), epoll, or poll", "LOOP")
+      ->check(CLI::IsMember({"auto", "epoll", "poll"}));
   cmd->add_flag("--verbose", opts->verbose, "Log libwebsockets warnings")
       ->envname("TAILBUS_VERBOSE");
   cmd->callback([opts, &action] { action = [opts] { return RunServe(*opts); }; });

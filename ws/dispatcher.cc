@@ -54,8 +54,7 @@ void Dispatcher::Remove(Conn* conn) {
   if (removed) --count_;
 }
 
-bool Dispatcher::Run(LogReader& reader, size_t max_events,
-                     const std::function<void(Conn*)>& wake) {
+bool Dispatcher::Run(LogReader& reader, size_t max_events, const std::function<void(Conn*)>& wake) {
   if (count_ == 0) {
     cursor_->Reset(bus_.head());  // nobody to wake: skip what was committed
     return false;

@@ -7,7 +7,9 @@
 namespace tailbus::ws {
 namespace {
 
-void AppendInt(std::string* out, int64_t value) { fmt::format_to(std::back_inserter(*out), "{}", value); }
+void AppendInt(std::string* out, int64_t value) {
+  fmt::format_to(std::back_inserter(*out), "{}", value);
+}
 
 void AppendDetails(std::string* out, std::span<const FieldError> details) {
   *out += "[";
@@ -87,8 +89,8 @@ bool HasTopLevelMember(std::string_view json, std::string_view name) {
       const size_t end = SkipString(json, i);
       if (depth == 1) {
         size_t j = end;
-        while (j < json.size() && (json[j] == ' ' || json[j] == '\n' || json[j] == '\r' ||
-                                   json[j] == '\t')) {
+        while (j < json.size() &&
+               (json[j] == ' ' || json[j] == '\n' || json[j] == '\r' || json[j] == '\t')) {
           ++j;
         }
         if (j < json.size() && json[j] == ':' && end - i - 2 == name.size() &&

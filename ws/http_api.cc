@@ -161,8 +161,8 @@ void Server::Impl::Respond(Conn* conn, int status, std::string content_type, std
 }
 
 void Server::Impl::RespondError(Conn* conn, std::string_view code, std::string_view message,
-                                std::span<const FieldError> details,
-                                std::string_view extra_members, Headers headers) {
+                                std::span<const FieldError> details, std::string_view extra_members,
+                                Headers headers) {
   metrics_.CountRejected(code);
   Respond(conn, wire::HttpStatusFor(code), "application/json",
           HttpErrorBody(code, message, details, extra_members), std::move(headers));
@@ -208,10 +208,10 @@ int Server::Impl::OnHttpWriteable(Conn* conn) {
                                          reinterpret_cast<const unsigned char*>(value.data()),
                                          static_cast<int>(value.size()), &p, end) == 0;
     };
-    bool ok = lws_add_http_common_headers(
-                  conn->wsi, static_cast<unsigned>(r->status),
-                  r->content_type.empty() ? nullptr : r->content_type.c_str(), r->body.size(), &p,
-                  end) == 0;
+    bool ok =
+        lws_add_http_common_headers(conn->wsi, static_cast<unsigned>(r->status),
+                                    r->content_type.empty() ? nullptr : r->content_type.c_str(),
+                                    r->body.size(), &p, end) == 0;
     if (ok && !conn->cors_origin.empty()) {
       ok = add("access-control-allow-origin", conn->cors_origin) &&
            (conn->cors_origin == "*" || add("vary", "Origin"));
@@ -326,8 +326,8 @@ struct Handlers {
     const int64_t earliest = s.bus_.earliest();
     if (auto epoch = args.Get("epoch"); epoch && *epoch != s.bus_.epoch()) {
       s.RespondError(c, wire::kEpochMismatch,
-                     "the epoch given is not this log's epoch: start again from after=0",
-                     {}, PositionMembers(earliest));
+                     "the epoch given is not this log's epoch: start again from after=0", {},
+                     PositionMembers(earliest));
       return 0;
     }
     int64_t from = after->value_or(0);
@@ -352,8 +352,9 @@ struct Handlers {
       body += page->events[i]->json;
     }
     const int64_t next_after = std::max(page->next_after, from);
-    body += fmt::format("],\"count\":{},\"next_after\":{},\"has_more\":{},\"head\":{},", page->events.size(),
-                        next_after, next_after < head ? "true" : "false", head);
+    body +=
+        fmt::format("],\"count\":{},\"next_after\":{},\"has_more\":{},\"head\":{},",
+                    page->events.size(), next_after, next_after < head ? "true" : "false", head);
     body += PositionMembers(earliest);
     body += "}\n";
     s.Respond(c, 200, "application/json", std::move(body));
@@ -424,9 +425,11 @@ struct Handlers {
         "\"database_bytes\":{},\"event_count\":{},\"session_count\":{},\"schema_version\":{},"
         "\"listen\":",
         g.head, g.earliest, static_cast<double>(g.uptime_ms) / 1000.0, g.connections,
-        g.ws_connections, g.sse_connections, g.subscribers, stats->file_bytes,
-        stats->event_count, stats->session_count, stats->schema_version);
+        g.ws_connections, g.sse_connections, g.subscribers, stats->file_bytes, stats->event_count,
+        stats->session_count, stats->schema_version);
     AppendJsonString(&body, s.options_.listen);
+    body += ",\"event_loop\":";
+    AppendJsonString(&body, s.event_loop());
     body += "}\n";
     s.Respond(c, 200, "application/json", std::move(body));
     return 0;
@@ -479,11 +482,12 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
                                   : "too many connections from your address "
                                     "(--max-connections-per-ip)");
   }
-  if (stopping_) return RespondNowAndClose(conn, wire::kShuttingDown, "the server is shutting down");
+  if (stopping_)
+    return RespondNowAndClose(conn, wire::kShuttingDown, "the server is shutting down");
 
   const int method = conn->http.method;
-  const bool has_body = method == LWSHUMETH_POST || method == LWSHUMETH_PUT ||
-                        method == LWSHUMETH_PATCH;
+  const bool has_body =
+      method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
   Route route = Match(conn->http.path);
   Handlers h{*this, conn};
 
@@ -553,8 +557,7 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
     case Route::kStatus:
       return h.StatusPage();
     case Route::kWsMetrics: {
-      Respond(conn, 200, "application/json",
-              metrics_.WebSocketMetricsJson(CurrentGauges(), Now()));
+      Respond(conn, 200, "application/json", metrics_.WebSocketMetricsJson(CurrentGauges(), Now()));
       return 0;
     }
     case Route::kMetrics:
@@ -574,8 +577,8 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
 
 int Server::Impl::OnHttpBody(Conn* conn, const void* data, size_t len) {
   if (!conn->http.post_events || data == nullptr) return 0;
-  const size_t room = conn->http.expected_body - std::min(conn->http.expected_body,
-                                                          conn->http.body.size());
+  const size_t room =
+      conn->http.expected_body - std::min(conn->http.expected_body, conn->http.body.size());
   conn->http.body.append(static_cast<const char*>(data), std::min(len, room));
   return 0;
 }

@@ -44,8 +44,8 @@ void Histogram::AppendPrometheus(std::string* out, std::string_view name,
     fmt::format_to(std::back_inserter(*out), "{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i],
                    cumulative);
   }
-  fmt::format_to(std::back_inserter(*out), "{0}_bucket{{le=\"+Inf\"}} {1}\n{0}_sum {2}\n{0}_count {1}\n",
-                 name, count_, sum_);
+  fmt::format_to(std::back_inserter(*out),
+                 "{0}_bucket{{le=\"+Inf\"}} {1}\n{0}_sum {2}\n{0}_count {1}\n", name, count_, sum_);
 }
 
 Metrics::Metrics() : commit_latency(LatencyBuckets()), delivery_latency(LatencyBuckets()) {}
@@ -115,8 +115,7 @@ std::string Metrics::Prometheus(const Gauges& g) const {
   Gauge(&out, "tailbus_active_sessions", "Sessions with at least one bound subscriber.",
         static_cast<double>(sessions_.size()));
   Gauge(&out, "tailbus_head_offset", "Last committed offset.", static_cast<double>(g.head));
-  Gauge(&out, "tailbus_earliest_offset", "First retained offset.",
-        static_cast<double>(g.earliest));
+  Gauge(&out, "tailbus_earliest_offset", "First retained offset.", static_cast<double>(g.earliest));
   Gauge(&out, "tailbus_uptime_seconds", "Seconds since the server started.",
         static_cast<double>(g.uptime_ms) / 1000.0);
   commit_latency.AppendPrometheus(&out, "tailbus_commit_latency_seconds",

@@ -56,11 +56,11 @@ class Metrics {
   Metrics();
 
   // Counters (monotonic).
-  uint64_t appended_events = 0;      // events committed through this server
-  uint64_t append_requests = 0;      // POST /api/events + WebSocket publish/message
-  uint64_t delivered_events = 0;     // events written to subscribers (WS + SSE)
-  uint64_t delivered_bytes = 0;      // bytes of frames written to subscribers
-  uint64_t delivered_frames = 0;     // frames written to subscribers
+  uint64_t appended_events = 0;   // events committed through this server
+  uint64_t append_requests = 0;   // POST /api/events + WebSocket publish/message
+  uint64_t delivered_events = 0;  // events written to subscribers (WS + SSE)
+  uint64_t delivered_bytes = 0;   // bytes of frames written to subscribers
+  uint64_t delivered_frames = 0;  // frames written to subscribers
   uint64_t connections_accepted = 0;
   uint64_t connections_rejected = 0;  // refused by a connection limit
   uint64_t http_requests = 0;

@@ -37,7 +37,8 @@ Result<QueryArgs> QueryArgs::Parse(const std::vector<std::string>& fragments) {
     std::string name = fragment.substr(0, eq);
     std::string value = eq == std::string::npos ? std::string() : fragment.substr(eq + 1);
     if (name.empty()) {
-      return Status::InvalidArgument(fmt::format("query argument {} has no name", Quoted(fragment)));
+      return Status::InvalidArgument(
+          fmt::format("query argument {} has no name", Quoted(fragment)));
     }
     if (out.Has(name)) {
       return Status::InvalidArgument(fmt::format("{}: given more than once", name));
@@ -101,8 +102,8 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 
 Status ValidateSessionId(std::string_view id) {
   if (id.empty() || id.size() > kMaxSessionIdBytes) {
-    return Status::InvalidArgument(fmt::format(
-        "session_id: must be 1-{} bytes, got {} bytes", kMaxSessionIdBytes, id.size()));
+    return Status::InvalidArgument(
+        fmt::format("session_id: must be 1-{} bytes, got {} bytes", kMaxSessionIdBytes, id.size()));
   }
   for (unsigned char c : id) {
     if (c < 0x20 || c == 0x7f) {

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/time_format.h"
+#include "ws/event_loop.h"
 #include "ws/frames.h"
 #include "ws/server_internal.h"
 #include "ws/wire.h"
@@ -164,6 +165,7 @@ Result<std::unique_ptr<Server>> Server::Create(Bus& bus, ServerOptions options) 
 Status Server::Run() { return impl_->Run(); }
 void Server::RequestStop() { impl_->RequestStop(); }
 int Server::port() const { return impl_->port(); }
+const char* Server::event_loop() const { return impl_->event_loop(); }
 
 std::string Server::base_url() const {
   const ListenAddress& a = impl_->address();
@@ -184,6 +186,7 @@ Server::Impl::~Impl() {
     lws_context_destroy(context_);
     context_ = nullptr;
   }
+  DestroyLoop(ev_loop_);
   conns_.clear();
   by_wsi_.clear();
 }
@@ -200,8 +203,11 @@ Status Server::Impl::Create() {
   protocol.tx_packet_size = options_.max_frame_bytes + 256 * 1024;
   protocols_ = {protocol, lws_protocols{}};
 
-  retry_.secs_since_valid_ping = static_cast<uint16_t>(options_.ping_interval_s);
-  retry_.secs_since_valid_hangup = static_cast<uint16_t>(options_.idle_timeout_s);
+  // No lws validity timers: with thousands of connections their sorted timer
+  // list makes every reschedule O(connections). Keepalive is done in
+  // Housekeeping() from per-connection timestamps instead.
+  retry_.secs_since_valid_ping = 0;
+  retry_.secs_since_valid_hangup = 0;
 
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof(info));
@@ -210,7 +216,30 @@ Status Server::Impl::Create() {
   info.pt_serv_buf_size = kServiceBufferSize;
   info.max_http_header_data = kMaxHeaderBytes;
   info.count_threads = 1;
-  context_ = lws_create_context(&info);
+  const std::string& loop = options_.event_loop;
+  if (loop != "auto" && loop != "epoll" && loop != "poll") {
+    return Status::InvalidArgument("event loop must be auto, epoll or poll, got \"" + loop + "\"");
+  }
+  if (loop != "poll") {
+    ev_loop_ = NewEpollLoop();
+    if (ev_loop_ != nullptr) {
+      lws_context_creation_info ev_info = info;
+      ev_info.options |= LWS_SERVER_OPTION_LIBEV;
+      foreign_loops_[0] = ev_loop_;
+      ev_info.foreign_loops = foreign_loops_;
+      context_ = lws_create_context(&ev_info);  // fails when lws' libev plugin is missing
+      if (context_ == nullptr) {
+        DestroyLoop(ev_loop_);
+        ev_loop_ = nullptr;
+      }
+    }
+    if (context_ == nullptr && loop == "epoll") {
+      return Status::Unsupported(
+          "the epoll event loop needs libev and libwebsockets' libev plugin "
+          "(Debian: libev-dev, libwebsockets-evlib-ev)");
+    }
+  }
+  if (context_ == nullptr) context_ = lws_create_context(&info);
   if (context_ == nullptr) return Status::IoError("cannot create the libwebsockets context");
   mailbox_ = std::make_shared<Mailbox>(context_);
 
@@ -229,8 +258,8 @@ Status Server::Impl::Create() {
   if (!address_.ipv6) vinfo.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
   vhost_ = lws_create_vhost(context_, &vinfo);
   if (vhost_ == nullptr) {
-    return Status::IoError(fmt::format("cannot listen on {}: address in use or not available",
-                                       options_.listen));
+    return Status::IoError(
+        fmt::format("cannot listen on {}: address in use or not available", options_.listen));
   }
   port_ = lws_get_vhost_listen_port(vhost_);
   return Status::Ok();
@@ -252,8 +281,12 @@ Status Server::Impl::Run() {
   lws_sul_schedule(context_, 0, &housekeeping_timer_.sul, OnHousekeeping, LWS_US_PER_SEC);
   mailbox_->Wake();  // a stop requested before Run is seen at once
 
-  while (!finished_) {
-    if (lws_service(context_, 0) < 0) break;
+  if (ev_loop_ != nullptr) {
+    while (!finished_) RunLoopOnce(ev_loop_);
+  } else {
+    while (!finished_) {
+      if (lws_service(context_, 0) < 0) break;
+    }
   }
 
   bus_.RemoveWakeup(wakeup_id_);
@@ -264,6 +297,8 @@ Status Server::Impl::Run() {
   lws_sul_cancel(&shutdown_timer_.sul);
   lws_context_destroy(context_);  // closes what is left; callbacks still see *this
   context_ = nullptr;
+  DestroyLoop(ev_loop_);  // after the context: lws stops its watchers on it first
+  ev_loop_ = nullptr;
   conns_.clear();
   by_wsi_.clear();
   dispatcher_.reset();
@@ -320,12 +355,14 @@ int Server::Impl::Callback(lws* wsi, lws_callback_reasons reason, void* user, vo
       return conn->kind == ConnKind::kSse ? OnSseWriteable(conn) : OnHttpWriteable(conn);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
       // WebSocket only: no h2c.
-      return (in != nullptr && std::strcmp(static_cast<const char*>(in), "websocket") == 0) ? 0
-                                                                                           : 1;
+      return (in != nullptr && std::strcmp(static_cast<const char*>(in), "websocket") == 0) ? 0 : 1;
     case LWS_CALLBACK_ESTABLISHED:
       return conn ? OnWsEstablished(conn) : -1;
     case LWS_CALLBACK_RECEIVE:
       return conn ? OnWsReceive(conn, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+      if (conn != nullptr) conn->last_rx_ms = Now();
+      return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
       if (conn == nullptr) return -1;
       conn->writable_requested = false;
@@ -461,8 +498,8 @@ void Server::Impl::CloseAfterControl(Conn* conn, uint16_t code, std::string_view
   RequestWritable(conn, true);
 }
 
-void Server::Impl::FailSubscriber(Conn* conn, std::string_view error_code,
-                                  std::string_view message, uint16_t close_code) {
+void Server::Impl::FailSubscriber(Conn* conn, std::string_view error_code, std::string_view message,
+                                  uint16_t close_code) {
   metrics_.CountRejected(error_code);
   EnqueueControl(conn, "error", ErrorFrame(error_code, message));
   CloseAfterControl(conn, close_code, error_code);
@@ -515,19 +552,19 @@ void Server::Impl::Append(Conn* conn, std::vector<Event> events, Completion::Kin
                           std::string request_id_json) {
   ++metrics_.append_requests;
   const auto start = std::chrono::steady_clock::now();
-  bus_.AppendAsync(std::move(events), [mailbox = mailbox_, id = conn->id, kind,
-                                       rid = std::move(request_id_json),
-                                       start](AppendResult result) mutable {
-    // Writer thread: only hand the result over and wake the network thread.
-    Completion done;
-    done.kind = kind;
-    done.conn_id = id;
-    done.append = std::move(result);
-    done.request_id_json = std::move(rid);
-    done.latency_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    mailbox->Post(std::move(done));
-  });
+  bus_.AppendAsync(
+      std::move(events), [mailbox = mailbox_, id = conn->id, kind, rid = std::move(request_id_json),
+                          start](AppendResult result) mutable {
+        // Writer thread: only hand the result over and wake the network thread.
+        Completion done;
+        done.kind = kind;
+        done.conn_id = id;
+        done.append = std::move(result);
+        done.request_id_json = std::move(rid);
+        done.latency_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        mailbox->Post(std::move(done));
+      });
 }
 
 std::string Server::Impl::Header(lws* wsi, lws_token_indexes token) {
@@ -631,7 +668,8 @@ void Server::Impl::Housekeeping() {
   for (Conn* conn : stalled) {
     waiting_.erase(conn);
     conn->waiting_since_ms = 0;
-    if (conn->kind == ConnKind::kHttp) continue;  // plain HTTP has its own timeouts
+    if (conn->kind == ConnKind::kHttp || conn->killed) continue;  // HTTP has its own timeouts
+    conn->killed = true;
     ++metrics_.slow_client_closes;
     metrics_.CountRejected(wire::kStalled);
     if (conn->kind == ConnKind::kWebSocket) {
@@ -649,11 +687,25 @@ void Server::Impl::Housekeeping() {
       RequestWritable(conn, false);
     }
   }
+  const int64_t ping_ms = int64_t{options_.ping_interval_s} * 1000;
+  const int64_t idle_ms = int64_t{options_.idle_timeout_s} * 1000;
   for (auto& [id, conn] : conns_) {
-    if (!conn->http.awaiting) continue;
-    // A deferred response: keep lws from timing the connection out.
-    lws_set_timeout(conn->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
-                    static_cast<int>(options_.deferred_response_timeout.count()));
+    if (conn->http.awaiting) {
+      // A deferred response: keep lws from timing the connection out.
+      lws_set_timeout(conn->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+                      static_cast<int>(options_.deferred_response_timeout.count()));
+    }
+    if (conn->kind != ConnKind::kWebSocket || conn->close_code != 0 || conn->killed) continue;
+    const int64_t silent = now - conn->last_rx_ms;
+    if (silent >= idle_ms) {
+      // Nothing valid (not even a PONG) for the idle timeout: the peer is gone.
+      metrics_.CountRejected(wire::kIdleTimeout);
+      conn->killed = true;
+      lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    } else if (silent >= ping_ms && now - conn->last_ping_ms >= ping_ms) {
+      conn->ping_due = true;
+      RequestWritable(conn.get(), false);
+    }
   }
 }
 

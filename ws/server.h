@@ -19,10 +19,15 @@
 //   network thread. It is not async-signal-safe (it takes the mailbox lock);
 //   call it from a signal-waiting thread, not from a signal handler.
 //
+// The network thread's loop is libev on epoll when available (ws/event_loop.h;
+// O(ready sockets) per turn), else libwebsockets' poll() (O(open sockets)).
+//
 // Delivery is cursor-based: a subscriber's position in the log plus its
 // filter; each WRITEABLE sends at most one frame built from the next committed
 // events (hot ring or storage). A slow client just falls behind and is served
-// from storage; no event data is queued per client. See docs/PROTOCOL.md.
+// from storage; no event data is queued per client (a partial batch held for
+// batch_window_ms is at most batch_size shared pointers to committed events).
+// See docs/PROTOCOL.md.
 #pragma once
 
 #include <chrono>
@@ -91,6 +96,9 @@ struct ServerOptions {
   std::vector<std::string> cors_origins;
   // How long graceful shutdown waits for clients to take their close frames.
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(3);
+  // Event loop: "auto" (libev/epoll when available, else poll), "epoll"
+  // (fail if unavailable) or "poll" (libwebsockets' own; O(sockets) per turn).
+  std::string event_loop = "auto";
   // libwebsockets log level bits (LLL_ERR | LLL_WARN = 3).
   int lws_log_level = 1;
   // Serve the web UI's files from this directory instead of the copy embedded
@@ -122,6 +130,8 @@ class Server {
   int port() const;
   // "http://HOST:PORT".
   std::string base_url() const;
+  // The event loop in use: "epoll" or "poll".
+  const char* event_loop() const;
 
   class Impl;
 

@@ -113,11 +113,11 @@ struct Subscription {
   std::unique_ptr<Cursor> cursor;
   std::vector<EventPtr> held;  // polled but not sent yet; at most batch_size
   size_t held_bytes = 0;
-  int64_t held_since_ms = 0;       // when `held` became non-empty
-  bool at_head = false;            // the last poll reached the head
-  bool caught_up_pending = false;  // asked for history; caught_up not sent yet
-  bool live = false;               // has caught up: delivery latency is measured
-  bool window_armed = false;       // the batch-window timer is scheduled
+  int64_t held_since_ms = 0;                // when `held` became non-empty
+  bool at_head = false;                     // the last poll reached the head
+  bool caught_up_pending = false;           // asked for history; caught_up not sent yet
+  bool live = false;                        // has caught up: delivery latency is measured
+  bool window_armed = false;                // the batch-window timer is scheduled
   std::vector<std::string> index_sessions;  // dispatcher keys; empty: all-session list
 };
 
@@ -155,8 +155,8 @@ struct Conn {
   uint64_t id = 0;
   lws* wsi = nullptr;
   std::string peer_ip;
-  bool counted = false;              // holds a slot in the connection limits
-  std::string_view reject_code;      // non-empty: over a connection limit
+  bool counted = false;          // holds a slot in the connection limits
+  std::string_view reject_code;  // non-empty: over a connection limit
   ConnKind kind = ConnKind::kNew;
   std::string cors_origin;  // Access-Control-Allow-Origin for this request ("" none)
 
@@ -176,7 +176,12 @@ struct Conn {
   uint16_t close_code = 0;  // close once `control` is drained
   std::string close_reason;
   SessionStats* stats = nullptr;  // per-session stats while bound (Metrics owns it)
-  bool heartbeat_due = false;   // SSE
+  bool heartbeat_due = false;     // SSE
+  // WebSocket keepalive (Housekeeping): last valid input, last PING sent.
+  int64_t last_rx_ms = 0;
+  int64_t last_ping_ms = 0;
+  bool ping_due = false;
+  bool killed = false;  // being dropped from the outside (stall, idle): count once
 
   bool writable_requested = false;
   int64_t waiting_since_ms = 0;  // data due and WRITEABLE not seen since
@@ -216,6 +221,7 @@ class Server::Impl {
   Status Run();
   void RequestStop();
   int port() const { return port_; }
+  const char* event_loop() const { return ev_loop_ != nullptr ? "epoll" : "poll"; }
   const ListenAddress& address() const { return address_; }
 
   // The lws protocol callback (static trampoline in server.cc).
@@ -260,8 +266,7 @@ class Server::Impl {
   // An error response; the status comes from the code (wire.h). `extra_members`
   // are raw JSON members added to the body.
   void RespondError(Conn* conn, std::string_view code, std::string_view message,
-                    std::span<const FieldError> details = {},
-                    std::string_view extra_members = {},
+                    std::span<const FieldError> details = {}, std::string_view extra_members = {},
                     std::vector<std::pair<std::string, std::string>> headers = {});
   // Writes a small response at once (inside LWS_CALLBACK_HTTP) before closing.
   int RespondNowAndClose(Conn* conn, std::string_view code, std::string_view message);
@@ -276,8 +281,7 @@ class Server::Impl {
   // Builds a spec; `conn->bound_session` narrows it. On failure `error_code`
   // is the wire code (bad_filter or bad_request).
   Result<SubscriptionSpec> BuildSpec(const Conn& conn, const SpecInput& input,
-                                     size_t default_batch_size,
-                                     std::string_view* error_code) const;
+                                     size_t default_batch_size, std::string_view* error_code) const;
   static Result<SpecInput> SpecInputFromQuery(const QueryArgs& args);
   // Starts (or replaces) the subscription: hello, then reset when needed.
   void StartSubscription(Conn* conn, SubscriptionSpec spec);
@@ -328,6 +332,8 @@ class Server::Impl {
 
  private:
   lws_context* context_ = nullptr;
+  void* ev_loop_ = nullptr;             // libev loop (ws/event_loop.h), or nullptr: poll()
+  void* foreign_loops_[1] = {nullptr};  // handed to lws_create_context
   lws_vhost* vhost_ = nullptr;
   int port_ = 0;
   std::vector<lws_protocols> protocols_;

@@ -18,8 +18,7 @@
 
 namespace tailbus::ws {
 
-int Server::Impl::StartSse(Conn* conn, std::optional<std::string> session,
-                           const QueryArgs& args) {
+int Server::Impl::StartSse(Conn* conn, std::optional<std::string> session, const QueryArgs& args) {
   const std::string last_event_id = CustomHeader(conn->wsi, "last-event-id:");
   Result<SpecInput> input = SpecInputFromQuery(args);
   if (!input.ok()) {

@@ -35,7 +35,8 @@ constexpr std::array kErrorCodes = {
     ErrorCodeInfo{kNotFound, 404, "no endpoint at this path"},
     ErrorCodeInfo{kSessionNotFound, 404, "the session does not exist or was deleted"},
     ErrorCodeInfo{kMethodNotAllowed, 405, "the endpoint does not accept this method"},
-    ErrorCodeInfo{kLengthRequired, 411, "a POST without Content-Length (chunked bodies are refused)"},
+    ErrorCodeInfo{kLengthRequired, 411,
+                  "a POST without Content-Length (chunked bodies are refused)"},
     ErrorCodeInfo{kBodyTooLarge, 413, "Content-Length over --max-body-bytes"},
     ErrorCodeInfo{kOffsetEvicted, 410, "the requested offset is older than the earliest retained"},
     ErrorCodeInfo{kEpochMismatch, 409, "the client's epoch is not this log's epoch"},
@@ -48,6 +49,8 @@ constexpr std::array kErrorCodes = {
     ErrorCodeInfo{kUnavailable, 503, "the log cannot write (disk full, I/O error, closed)"},
     ErrorCodeInfo{kShuttingDown, 503, "the server is shutting down"},
     ErrorCodeInfo{kStalled, 0, "the client stopped reading while data was pending (then 4408)"},
+    ErrorCodeInfo{kIdleTimeout, 0,
+                  "no traffic, not even a PONG, for --idle-timeout: dropped (metric reason only)"},
     ErrorCodeInfo{kInternal, 500, "an unexpected server error"},
 };
 

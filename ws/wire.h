@@ -19,18 +19,18 @@ namespace tailbus::wire {
 // 1000-1011 are RFC 6455's; 4000-4999 are ours and mirror the HTTP status
 // that means the same thing (4404 ~ 404), so they are easy to remember.
 enum CloseCode : uint16_t {
-  kCloseNormal = 1000,             // the client asked to close
-  kCloseGoingAway = 1001,          // the server is shutting down; reconnect and resume later
-  kCloseProtocolError = 1002,      // malformed WebSocket framing (sent by libwebsockets)
-  kCloseInvalidPayload = 1007,     // a text frame that is not valid UTF-8 (libwebsockets)
-  kCloseMessageTooBig = 1009,      // an incoming message exceeded --max-message-bytes
-  kCloseInternalError = 1011,      // the log could not be read; reconnect and resume
-  kCloseBadRequest = 4400,         // bad path or query parameter at connect (see the error frame)
-  kCloseOriginNotAllowed = 4403,   // the Origin header is not in --cors-origins
-  kCloseNotFound = 4404,           // no WebSocket endpoint at this path
-  kCloseStalled = 4408,            // did not read for --stall-timeout while data was pending
-  kCloseResetRequired = 4409,      // strict=1 and the requested position cannot be served
-  kCloseTooManyConnections = 4429, // a connection or subscriber limit was reached
+  kCloseNormal = 1000,              // the client asked to close
+  kCloseGoingAway = 1001,           // the server is shutting down; reconnect and resume later
+  kCloseProtocolError = 1002,       // malformed WebSocket framing (sent by libwebsockets)
+  kCloseInvalidPayload = 1007,      // a text frame that is not valid UTF-8 (libwebsockets)
+  kCloseMessageTooBig = 1009,       // an incoming message exceeded --max-message-bytes
+  kCloseInternalError = 1011,       // the log could not be read; reconnect and resume
+  kCloseBadRequest = 4400,          // bad path or query parameter at connect (see the error frame)
+  kCloseOriginNotAllowed = 4403,    // the Origin header is not in --cors-origins
+  kCloseNotFound = 4404,            // no WebSocket endpoint at this path
+  kCloseStalled = 4408,             // did not read for --stall-timeout while data was pending
+  kCloseResetRequired = 4409,       // strict=1 and the requested position cannot be served
+  kCloseTooManyConnections = 4429,  // a connection or subscriber limit was reached
 };
 
 struct CloseCodeInfo {
@@ -73,6 +73,7 @@ inline constexpr std::string_view kOverloaded = "overloaded";
 inline constexpr std::string_view kUnavailable = "unavailable";
 inline constexpr std::string_view kShuttingDown = "shutting_down";
 inline constexpr std::string_view kStalled = "stalled";
+inline constexpr std::string_view kIdleTimeout = "idle_timeout";
 inline constexpr std::string_view kInternal = "internal";
 
 std::span<const ErrorCodeInfo> AllErrorCodes();

@@ -112,8 +112,7 @@ struct Messages {
       events = &it->value;
     }
     if (events == nullptr || !(events->IsObject() || events->IsArray())) {
-      Error(wire::kBadMessage, "publish needs \"event\" (an object) or \"events\" (an array)",
-            rid);
+      Error(wire::kBadMessage, "publish needs \"event\" (an object) or \"events\" (an array)", rid);
       return;
     }
     if (events->IsArray() && events->Size() > s.options_.max_events_per_publish) {
@@ -128,8 +127,8 @@ struct Messages {
 
   void ChatMessage(Document& doc, const std::string& rid) {
     if (!doc.HasMember("session_id") && c->bound_session) {
-      Value id(c->bound_session->c_str(), static_cast<rapidjson::SizeType>(c->bound_session->size()),
-               doc.GetAllocator());
+      Value id(c->bound_session->c_str(),
+               static_cast<rapidjson::SizeType>(c->bound_session->size()), doc.GetAllocator());
       doc.AddMember("session_id", id, doc.GetAllocator());
     }
     doc.RemoveMember("request_id");
@@ -273,9 +272,9 @@ Result<SubscriptionSpec> Server::Impl::BuildSpec(const Conn& conn, const SpecInp
   if (in.session_id) {
     TAILBUS_RETURN_IF_ERROR(ValidateSessionId(*in.session_id));
     if (session && *session != *in.session_id) {
-      return Status::InvalidArgument(fmt::format(
-          "session_id: \"{}\" contradicts this connection's session \"{}\"", *in.session_id,
-          *session));
+      return Status::InvalidArgument(
+          fmt::format("session_id: \"{}\" contradicts this connection's session \"{}\"",
+                      *in.session_id, *session));
     }
     session = in.session_id;
   }
@@ -389,6 +388,7 @@ void Server::Impl::MaybeResumeRx(Conn* conn) {
 
 int Server::Impl::OnWsEstablished(Conn* conn) {
   conn->kind = ConnKind::kWebSocket;
+  conn->last_rx_ms = Now();
   ++ws_open_;
   if (!conn->reject_code.empty()) {
     FailSubscriber(conn, conn->reject_code,
@@ -428,7 +428,8 @@ int Server::Impl::OnWsEstablished(Conn* conn) {
   }
 
   Result<QueryArgs> args = ReadQuery(conn->wsi);
-  Result<SpecInput> input = args.ok() ? SpecInputFromQuery(*args) : Result<SpecInput>(args.status());
+  Result<SpecInput> input =
+      args.ok() ? SpecInputFromQuery(*args) : Result<SpecInput>(args.status());
   if (!input.ok()) {
     FailSubscriber(conn, wire::kBadRequest, input.status().message(), wire::kCloseBadRequest);
     return 0;
@@ -441,7 +442,8 @@ int Server::Impl::OnWsEstablished(Conn* conn) {
     conn->bound_session = input->session_id;  // ?session_id= binds /ws to that session
   }
   std::string_view code;
-  Result<SubscriptionSpec> spec = BuildSpec(*conn, *input, DefaultBatchSize(*conn, options_), &code);
+  Result<SubscriptionSpec> spec =
+      BuildSpec(*conn, *input, DefaultBatchSize(*conn, options_), &code);
   if (!spec.ok()) {
     FailSubscriber(conn, code, spec.status().message(), wire::kCloseBadRequest);
     return 0;
@@ -464,6 +466,7 @@ int Server::Impl::OnWsEstablished(Conn* conn) {
 // ---- receive ---------------------------------------------------------------------------
 
 int Server::Impl::OnWsReceive(Conn* conn, const void* data, size_t len) {
+  conn->last_rx_ms = Now();
   if (conn->rx_discard) return 0;
   if (lws_is_first_fragment(conn->wsi)) {
     conn->rx.clear();
@@ -499,9 +502,9 @@ void Server::Impl::OnWsAppendDone(Conn* conn, Completion& done) {
   } else {
     const std::string_view code = wire::ErrorForStatus(result.status());
     metrics_.CountRejected(code);
-    EnqueueControl(conn, "",
-                   ErrorFrame(code, "append failed: " + result.status().ToString(),
-                              done.request_id_json));
+    EnqueueControl(
+        conn, "",
+        ErrorFrame(code, "append failed: " + result.status().ToString(), done.request_id_json));
   }
   MaybeResumeRx(conn);
 }
@@ -509,6 +512,17 @@ void Server::Impl::OnWsAppendDone(Conn* conn, Completion& done) {
 // ---- write ------------------------------------------------------------------------------
 
 int Server::Impl::OnWsWriteable(Conn* conn) {
+  if (conn->ping_due && conn->close_code == 0) {
+    conn->ping_due = false;
+    conn->last_ping_ms = Now();
+    std::string& buf = ScratchBuffer();
+    if (lws_write(conn->wsi, reinterpret_cast<unsigned char*>(buf.data()) + LWS_PRE, 0,
+                  LWS_WRITE_PING) < 0) {
+      return -1;
+    }
+    RequestWritable(conn, false);  // whatever else is due
+    return 0;
+  }
   if (!conn->control.empty()) {
     std::string& buf = ScratchBuffer();
     buf += conn->control.front();
@@ -533,11 +547,12 @@ int Server::Impl::Deliver(Conn* conn) {
   const int64_t now = Now();
   if (s.held.size() < s.spec.batch_size && s.held_bytes < options_.max_frame_bytes) {
     if (s.cursor->HasPending()) {
-      Result<PollResult> polled = s.cursor->Poll(
-          *reader_, s.spec.batch_size - s.held.size(), options_.max_frame_bytes - s.held_bytes);
+      Result<PollResult> polled = s.cursor->Poll(*reader_, s.spec.batch_size - s.held.size(),
+                                                 options_.max_frame_bytes - s.held_bytes);
       if (!polled.ok()) {
         if (polled.status().code() != StatusCode::kEvicted) {
-          FailSubscriber(conn, wire::kUnavailable, "reading the log failed: " + polled.status().ToString(),
+          FailSubscriber(conn, wire::kUnavailable,
+                         "reading the log failed: " + polled.status().ToString(),
                          wire::kCloseInternalError);
           return 0;
         }
@@ -582,8 +597,8 @@ int Server::Impl::Deliver(Conn* conn) {
     return 0;
   }
 
-  const bool full = s.held.size() >= s.spec.batch_size ||
-                    s.held_bytes >= options_.max_frame_bytes || !s.at_head;
+  const bool full =
+      s.held.size() >= s.spec.batch_size || s.held_bytes >= options_.max_frame_bytes || !s.at_head;
   if (!full && s.spec.batch_window_ms > 0 && !s.caught_up_pending) {
     const int64_t deadline = s.held_since_ms + s.spec.batch_window_ms;
     if (now < deadline) {

@@ -3,29 +3,33 @@
 // malformed requests, 411/413 and 100-continue.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "tests/ws/server_test_support.h"
+#include "ws/event_loop.h"
 
 namespace tailbus::server_test {
 namespace {
 
 TEST(ServerHttp, PostOneEventArrayAndNdjson) {
   TestServer server;
-  HttpReply one = Http(server.port(), "POST", "/api/events", Ev("s1", "message", "\"content\":\"hi\""));
+  HttpReply one =
+      Http(server.port(), "POST", "/api/events", Ev("s1", "message", "\"content\":\"hi\""));
   ASSERT_EQ(one.status, 200) << one.body;
   auto j1 = one.Json();
   EXPECT_EQ(j1["offsets"][0].GetInt(), 1);
   EXPECT_EQ(j1["first"].GetInt(), 1);
   EXPECT_EQ(j1["last"].GetInt(), 1);
 
-  HttpReply arr = Http(server.port(), "POST", "/api/events",
-                       "[" + Ev("s1", "a") + "," + Ev("s2", "b") + "]");
+  HttpReply arr =
+      Http(server.port(), "POST", "/api/events", "[" + Ev("s1", "a") + "," + Ev("s2", "b") + "]");
   ASSERT_EQ(arr.status, 200) << arr.body;
   EXPECT_EQ(arr.Json()["first"].GetInt(), 2);
   EXPECT_EQ(arr.Json()["last"].GetInt(), 3);
 
-  HttpReply nd = Http(server.port(), "POST", "/api/events",
-                      Ev("s3", "x") + "\n\n" + Ev("s3", "y") + "\n",
-                      {{"Content-Type", "application/x-ndjson"}});
+  HttpReply nd =
+      Http(server.port(), "POST", "/api/events", Ev("s3", "x") + "\n\n" + Ev("s3", "y") + "\n",
+           {{"Content-Type", "application/x-ndjson"}});
   ASSERT_EQ(nd.status, 200) << nd.body;
   EXPECT_EQ(nd.Json()["offsets"].Size(), 2u);
   EXPECT_EQ(server.bus().head(), 5);
@@ -33,8 +37,8 @@ TEST(ServerHttp, PostOneEventArrayAndNdjson) {
 
 TEST(ServerHttp, BadEventIsRejectedWholeWithDetails) {
   TestServer server;
-  HttpReply r = Http(server.port(), "POST", "/api/events",
-                     "[" + Ev("s1", "a") + ",{\"event_type\":\"b\"}]");
+  HttpReply r =
+      Http(server.port(), "POST", "/api/events", "[" + Ev("s1", "a") + ",{\"event_type\":\"b\"}]");
   ASSERT_EQ(r.status, 400) << r.body;
   auto j = r.Json();
   EXPECT_EQ(Str(j, "code"), "invalid_event");
@@ -94,8 +98,9 @@ TEST(ServerHttp, HistoryPagesWithFilterAndNextAfter) {
   for (const auto& e : sj["events"].GetArray()) EXPECT_EQ(Str(e, "session_id"), "odd");
   EXPECT_EQ(sj["events"].Size(), 15u);
   // A filter cannot widen a session-bound path.
-  HttpReply widened = Http(server.port(), "GET",
-                           "/api/sessions/odd/events?filter=%7B%22session_ids%22%3A%5B%22even%22%5D%7D");
+  HttpReply widened =
+      Http(server.port(), "GET",
+           "/api/sessions/odd/events?filter=%7B%22session_ids%22%3A%5B%22even%22%5D%7D");
   ASSERT_EQ(widened.status, 200);
   EXPECT_EQ(widened.Json()["events"].Size(), 0u);
   EXPECT_EQ(Http(server.port(), "GET", "/api/sessions/none/events").status, 404);
@@ -159,6 +164,10 @@ TEST(ServerHttp, StatusMetricsAndWebSocketMetrics) {
   EXPECT_TRUE(s.HasMember("uptime_seconds"));
   EXPECT_TRUE(s.HasMember("connections"));
   EXPECT_TRUE(s.HasMember("subscribers"));
+  const char* loop = std::getenv("TAILBUS_TEST_EVENT_LOOP");
+  EXPECT_EQ(Str(s, "event_loop"), loop != nullptr && *loop
+                                      ? std::string(loop)
+                                      : std::string(ws::EpollLoopSupported() ? "epoll" : "poll"));
 
   Http(server.port(), "POST", "/api/events", Ev("a", "y"));
   Http(server.port(), "POST", "/api/events", "{bad");
@@ -169,7 +178,8 @@ TEST(ServerHttp, StatusMetricsAndWebSocketMetrics) {
        {"tailbus_appended_events_total 1", "tailbus_delivered_events_total",
         "tailbus_delivered_bytes_total", "tailbus_connections ", "tailbus_subscribers ",
         "tailbus_commit_latency_seconds_bucket", "tailbus_delivery_latency_seconds_bucket",
-        "tailbus_slow_client_closes_total", "tailbus_rejected_inputs_total{reason=\"invalid_event\"} 1"}) {
+        "tailbus_slow_client_closes_total",
+        "tailbus_rejected_inputs_total{reason=\"invalid_event\"} 1"}) {
     EXPECT_NE(metrics.body.find(name), std::string::npos) << name;
   }
 
@@ -206,9 +216,9 @@ TEST(ServerHttp, NotFoundMethodNotAllowedAndCors) {
   EXPECT_EQ(plain_ws.status, 400);
 
   // Loopback default: any origin.
-  HttpReply pre = Http(server.port(), "OPTIONS", "/api/events",
-                       {}, {{"Origin", "http://app.example"},
-                            {"Access-Control-Request-Method", "POST"}});
+  HttpReply pre =
+      Http(server.port(), "OPTIONS", "/api/events", {},
+           {{"Origin", "http://app.example"}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_EQ(pre.status, 204);
   EXPECT_EQ(pre.headers["access-control-allow-origin"], "*");
   EXPECT_NE(pre.headers["access-control-allow-methods"].find("POST"), std::string::npos);
@@ -220,10 +230,12 @@ TEST(ServerHttp, ConfiguredCorsOrigins) {
   TestServerOptions opts;
   opts.server.cors_origins = {"http://good.example"};
   TestServer server(opts);
-  HttpReply good = Http(server.port(), "GET", "/api/status", {}, {{"Origin", "http://good.example"}});
+  HttpReply good =
+      Http(server.port(), "GET", "/api/status", {}, {{"Origin", "http://good.example"}});
   EXPECT_EQ(good.headers["access-control-allow-origin"], "http://good.example");
   EXPECT_EQ(good.headers["vary"], "Origin");
-  HttpReply bad = Http(server.port(), "GET", "/api/status", {}, {{"Origin", "http://evil.example"}});
+  HttpReply bad =
+      Http(server.port(), "GET", "/api/status", {}, {{"Origin", "http://evil.example"}});
   EXPECT_EQ(bad.status, 200);
   EXPECT_EQ(bad.headers.count("access-control-allow-origin"), 0u);
   int status = 0;
@@ -245,12 +257,13 @@ TEST(ServerHttp, LengthRequiredAndBodyTooLargeAndContinue) {
   HttpReply no_len = RawHttp(server.port(), "POST /api/events HTTP/1.1\r\n" + host + "\r\n");
   EXPECT_EQ(no_len.status, 411);
   EXPECT_EQ(Str(no_len.Json(), "code"), "length_required");
-  HttpReply chunked = RawHttp(server.port(), "POST /api/events HTTP/1.1\r\n" + host +
-                                                 "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  HttpReply chunked =
+      RawHttp(server.port(), "POST /api/events HTTP/1.1\r\n" + host +
+                                 "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
   EXPECT_EQ(chunked.status, 411);
   // Over the cap: answered from the headers alone, before any body byte is sent.
-  HttpReply big = RawHttp(server.port(), "POST /api/events HTTP/1.1\r\n" + host +
-                                             "Content-Length: 1001\r\n\r\n");
+  HttpReply big = RawHttp(server.port(),
+                          "POST /api/events HTTP/1.1\r\n" + host + "Content-Length: 1001\r\n\r\n");
   EXPECT_EQ(big.status, 413);
   EXPECT_EQ(Str(big.Json(), "code"), "body_too_large");
   EXPECT_TRUE(big.closed);
@@ -258,9 +271,9 @@ TEST(ServerHttp, LengthRequiredAndBodyTooLargeAndContinue) {
   auto socket = Socket::Connect(server.port());
   ASSERT_TRUE(socket);
   const std::string body = Ev("s", "a");
-  ASSERT_TRUE(socket->SendAll("POST /api/events HTTP/1.1\r\n" + host +
-                              "Expect: 100-continue\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n"));
+  ASSERT_TRUE(socket->SendAll(
+      "POST /api/events HTTP/1.1\r\n" + host +
+      "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
   HttpReply cont = ReadHttpReply(*socket, kWait);
   EXPECT_EQ(cont.status, 100);
   ASSERT_TRUE(socket->SendAll(body));
@@ -274,14 +287,15 @@ TEST(ServerHttp, TooManyEventsPerPublish) {
   TestServerOptions opts;
   opts.server.max_events_per_publish = 3;
   TestServer server(opts);
-  std::string arr = "[" + Ev("s", "a") + "," + Ev("s", "a") + "," + Ev("s", "a") + "," +
-                    Ev("s", "a") + "]";
+  std::string arr =
+      "[" + Ev("s", "a") + "," + Ev("s", "a") + "," + Ev("s", "a") + "," + Ev("s", "a") + "]";
   HttpReply r = Http(server.port(), "POST", "/api/events", arr);
   EXPECT_EQ(r.status, 413) << r.body;
   EXPECT_EQ(Str(r.Json(), "code"), "too_many_events");
   std::string nd;
   for (int i = 0; i < 4; ++i) nd += Ev("s", "a") + "\n";
-  HttpReply n = Http(server.port(), "POST", "/api/events", nd, {{"Content-Type", "application/x-ndjson"}});
+  HttpReply n =
+      Http(server.port(), "POST", "/api/events", nd, {{"Content-Type", "application/x-ndjson"}});
   EXPECT_EQ(n.status, 413);
   EXPECT_EQ(server.bus().head(), 0);
 }

@@ -95,7 +95,8 @@ TEST(ServerLimits, MessageSize) {
   auto ok = WsClient::Connect(server.port(), "/ws");
   ASSERT_TRUE(ok);
   ASSERT_TRUE(ok->RecvType("hello"));
-  ASSERT_TRUE(ok->SendText(std::string(R"({"type":"ping","pad":")") + std::string(900, 'x') + "\"}"));
+  ASSERT_TRUE(
+      ok->SendText(std::string(R"({"type":"ping","pad":")") + std::string(900, 'x') + "\"}"));
   EXPECT_TRUE(ok->RecvType("pong"));
 
   auto ws = WsClient::Connect(server.port(), "/ws");
@@ -153,10 +154,12 @@ TEST(ServerLimits, StalledReaderIsClosedAndCanResume) {
   auto stalled = WsClient::Connect(server.port(), "/ws?after=0&batch_size=100", {}, 4096);
   ASSERT_TRUE(stalled);
   // Never read. The server must give up on it (and count it).
-  ASSERT_TRUE(WaitUntil([&] {
-    HttpReply m = Http(server.port(), "GET", "/metrics");
-    return m.body.find("tailbus_slow_client_closes_total 1\n") != std::string::npos;
-  }, std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        HttpReply m = Http(server.port(), "GET", "/metrics");
+        return m.body.find("tailbus_slow_client_closes_total 1\n") != std::string::npos;
+      },
+      std::chrono::seconds(60)));
   EXPECT_TRUE(stalled->socket().WaitClosed(std::chrono::seconds(30)));
   HttpReply m = Http(server.port(), "GET", "/metrics");
   EXPECT_NE(m.body.find("tailbus_rejected_inputs_total{reason=\"stalled\"} 1"), std::string::npos);
@@ -167,6 +170,47 @@ TEST(ServerLimits, StalledReaderIsClosedAndCanResume) {
   auto batch = reader->RecvJson();
   ASSERT_TRUE(batch);
   EXPECT_EQ(Int(*batch, "first_offset"), 2991);
+}
+
+}  // namespace
+}  // namespace tailbus::server_test
+
+namespace tailbus::server_test {
+namespace {
+
+TEST(ServerKeepalive, PingsIdleClientsAndHangsUpSilentOnes) {
+  TestServerOptions opts;
+  opts.server.ping_interval_s = 1;
+  opts.server.idle_timeout_s = 2;
+  TestServer server(opts);
+  auto silent = WsClient::Connect(server.port(), "/ws");
+  ASSERT_TRUE(silent);
+  // Read raw bytes without answering: a PING (opcode 0x89) arrives, then the
+  // server hangs up because no PONG came back.
+  std::string raw;
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    raw += silent->socket().Recv(200ms);
+    closed = silent->socket().eof();
+  }
+  EXPECT_TRUE(closed) << "a client that never answers pings must be hung up";
+  EXPECT_NE(raw.find('\x89'), std::string::npos) << "no PING was sent";
+}
+
+TEST(ServerKeepalive, GarbageRequestsDoNotHurtTheServer) {
+  TestServer server;
+  for (const char* garbage :
+       {"HELLO\r\n\r\n", "GET /api/events?after=%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"}) {
+    auto socket = Socket::Connect(server.port());
+    ASSERT_TRUE(socket);
+    socket->SendAll(garbage);
+    socket->WaitClosed(5s);  // whatever the answer, the server must stay up
+    EXPECT_EQ(Http(server.port(), "GET", "/api/status").status, 200) << garbage;
+  }
 }
 
 }  // namespace

@@ -17,21 +17,21 @@ namespace tailbus::server_test {
 namespace {
 
 constexpr int kProducers = 2;
-constexpr int kBatches = 60;       // per producer
-constexpr int kBatchEvents = 50;   // 2 x 60 x 50 = 6,000 events
+constexpr int kBatches = 60;      // per producer
+constexpr int kBatchEvents = 50;  // 2 x 60 x 50 = 6,000 events
 constexpr int kSessions = 7;
 
 struct Subscriber {
-  std::string base;   // path and fixed query, e.g. "/ws/events/s3?batch_size=7"
-  Filter filter;      // what it should receive (to compute the expected offsets)
+  std::string base;  // path and fixed query, e.g. "/ws/events/s3?batch_size=7"
+  Filter filter;     // what it should receive (to compute the expected offsets)
   std::vector<int64_t> received;
   int reconnects = 0;
   std::string failure;
 };
 
 // Runs one subscriber until it has `want()` events or the deadline passes.
-void RunSubscriber(int port, Subscriber& sub, uint32_t seed, const std::atomic<bool>& producers_done,
-                   const std::function<size_t()>& want) {
+void RunSubscriber(int port, Subscriber& sub, uint32_t seed,
+                   const std::atomic<bool>& producers_done, const std::function<size_t()>& want) {
   std::mt19937 rng(seed);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   int64_t last = 0;
@@ -102,10 +102,11 @@ TEST(ServerResume, NoGapNoDuplicateUnderConcurrentPublishingAndDisconnects) {
   std::vector<std::thread> threads;
   for (size_t i = 0; i < subs.size(); ++i) {
     threads.emplace_back([&, i] {
-      RunSubscriber(server.port(), subs[i], 1000 + static_cast<uint32_t>(i), producers_done, [&, i] {
-        std::lock_guard lock(expected_mu);
-        return expected_counts[i];
-      });
+      RunSubscriber(server.port(), subs[i], 1000 + static_cast<uint32_t>(i), producers_done,
+                    [&, i] {
+                      std::lock_guard lock(expected_mu);
+                      return expected_counts[i];
+                    });
     });
   }
   std::vector<std::thread> producers;
@@ -151,8 +152,8 @@ TEST(ServerResume, NoGapNoDuplicateUnderConcurrentPublishingAndDisconnects) {
   for (size_t i = 0; i < subs.size(); ++i) {
     SCOPED_TRACE(subs[i].base);
     EXPECT_TRUE(subs[i].failure.empty()) << subs[i].failure;
-    EXPECT_EQ(subs[i].received, expected[i]) << "received " << subs[i].received.size()
-                                             << " of " << expected[i].size();
+    EXPECT_EQ(subs[i].received, expected[i])
+        << "received " << subs[i].received.size() << " of " << expected[i].size();
     EXPECT_GT(subs[i].reconnects, 0);
   }
 }

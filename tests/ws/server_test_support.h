@@ -98,7 +98,7 @@ class Socket {
 };
 
 struct HttpReply {
-  int status = 0;  // 0: no (complete) reply
+  int status = 0;                              // 0: no (complete) reply
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   bool closed = false;  // the server closed the connection after it

@@ -36,8 +36,8 @@ TEST(QueryArgs, RejectsDuplicatesAndEmptyNames) {
 }
 
 TEST(QueryArgs, TypedGetters) {
-  auto args = QueryArgs::Parse({"a=5", "b=-1", "c=x", "d=99999999999999999999", "t=true", "f=0",
-                                "s=", "bad=maybe"});
+  auto args = QueryArgs::Parse(
+      {"a=5", "b=-1", "c=x", "d=99999999999999999999", "t=true", "f=0", "s=", "bad=maybe"});
   ASSERT_TRUE(args.ok());
   EXPECT_EQ(*args->GetInt("a", 0, 10).value(), 5);
   EXPECT_FALSE(args->GetInt("missing", 0, 10).value().has_value());

@@ -11,7 +11,8 @@ namespace tailbus::server_test {
 namespace {
 
 // Reads frames until `want` events arrived (or the bound passes); returns their offsets.
-std::vector<int64_t> ReadEvents(WsClient& ws, size_t want, std::vector<std::string>* frames = nullptr,
+std::vector<int64_t> ReadEvents(WsClient& ws, size_t want,
+                                std::vector<std::string>* frames = nullptr,
                                 std::chrono::milliseconds timeout = kWait) {
   std::vector<int64_t> offsets;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -110,15 +111,17 @@ TEST(ServerWs, SingleEventFramesAndTheTypeMemberRule) {
 
 struct FilterCase {
   const char* name;
-  const char* filter;                 // URL-encoded by hand below (simple chars only)
-  std::vector<int64_t> expected;      // offsets of the fixture below
+  const char* filter;             // URL-encoded by hand below (simple chars only)
+  std::vector<int64_t> expected;  // offsets of the fixture below
 };
 
 TEST(ServerWs, FiltersOfEveryKind) {
   TestServer server;
   server.Append({
-      Ev("s1", "tool_call", R"("tool_name":"search","status":"ok","agent_id":"a1","model":"m1","feature_id":"f1","cost_tokens":5,"duration_ms":10)"),
-      Ev("s2", "tool_call", R"("tool_name":"fetch","status":"error","agent_id":"a2","model":"m2","feature_id":"f2","cost_tokens":50,"duration_ms":500)"),
+      Ev("s1", "tool_call",
+         R"("tool_name":"search","status":"ok","agent_id":"a1","model":"m1","feature_id":"f1","cost_tokens":5,"duration_ms":10)"),
+      Ev("s2", "tool_call",
+         R"("tool_name":"fetch","status":"error","agent_id":"a2","model":"m2","feature_id":"f2","cost_tokens":50,"duration_ms":500)"),
       Ev("s1", "message", R"("agent_id":"a1","total_tokens":100)"),
       Ev("s3", "error", R"("status":"failed","execution_duration_seconds":2)"),
       Ev("s2", "openai_call", R"("model":"m1","prompt_tokens":3,"completion_tokens":4)"),
@@ -162,8 +165,8 @@ TEST(ServerWs, SessionEndpointNeverDeliversAnotherSession) {
   TestServer server;
   server.Append({Ev("a", "x"), Ev("b", "x"), Ev("a", "y")});
   // A filter naming another session cannot widen the path's session.
-  auto widened = WsClient::Connect(server.port(),
-                                   "/ws/events/a?after=0&filter=%7B%22session_ids%22%3A%5B%22b%22%5D%7D");
+  auto widened = WsClient::Connect(
+      server.port(), "/ws/events/a?after=0&filter=%7B%22session_ids%22%3A%5B%22b%22%5D%7D");
   ASSERT_TRUE(widened);
   auto hello = widened->RecvType("hello");
   ASSERT_TRUE(hello);
@@ -410,7 +413,8 @@ TEST(ServerWs, ChatMessageReachesAnotherSubscriberOfTheSession) {
   EXPECT_EQ(Int(*hello, "batch_size"), 1);  // chat clients get single-event frames
   ASSERT_TRUE(a->RecvType("hello"));
   ASSERT_TRUE(other->RecvType("hello"));
-  ASSERT_TRUE(a->SendText(R"({"type":"message","session_id":"chat1","content":"What is the diagnosis?"})"));
+  ASSERT_TRUE(
+      a->SendText(R"({"type":"message","session_id":"chat1","content":"What is the diagnosis?"})"));
   auto got = b->RecvJson();
   ASSERT_TRUE(got);
   EXPECT_EQ(Str(*got, "type"), "message");
@@ -433,7 +437,8 @@ TEST(ServerWs, SubscribeReplacesTheSubscription) {
   auto ws = WsClient::Connect(server.port(), "/ws");
   ASSERT_TRUE(ws);
   ASSERT_TRUE(ws->RecvType("hello"));
-  ASSERT_TRUE(ws->SendText(R"({"type":"subscribe","filter":{"event_types":["b"]},"after":0,"batch_size":1})"));
+  ASSERT_TRUE(ws->SendText(
+      R"({"type":"subscribe","filter":{"event_types":["b"]},"after":0,"batch_size":1})"));
   auto hello = ws->RecvType("hello");
   ASSERT_TRUE(hello);
   EXPECT_EQ(Int(*hello, "batch_size"), 1);
@@ -458,7 +463,8 @@ TEST(ServerWs, ReceiptEndpoint) {
   WsMessage pong = ws->Recv();
   EXPECT_EQ(pong.kind, WsMessage::kText);
   EXPECT_EQ(pong.data, "pong");
-  server.Append({Ev("other", "processing_started"), Ev("job-7", "tool_progress", "\"progress\":40")});
+  server.Append(
+      {Ev("other", "processing_started"), Ev("job-7", "tool_progress", "\"progress\":40")});
   auto e = ws->RecvJson();
   ASSERT_TRUE(e);
   EXPECT_EQ(Str(*e, "event_type"), "tool_progress");
