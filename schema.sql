@@ -1,8 +1,12 @@
 -- tailbus replay log: the specification of the on-disk format.
 --
--- Schema version 1 (PRAGMA user_version). A build refuses to open a file whose
+-- Schema version 2 (PRAGMA user_version). A build refuses to open a file whose
 -- user_version is newer than the one it knows, and never rewrites such a file.
--- Migrations from older versions run in order inside one transaction.
+-- Migrations from older versions run in order inside one transaction when the
+-- file is opened for writing (a read-only open reads an older file as it is):
+--   1 -> 2: DROP INDEX events_by_session; CREATE INDEX events_by_session_chunk
+--           (below); PRAGMA user_version = 2. Version 1 indexed events by
+--           (session_key) alone.
 --
 -- File: one SQLite 3 database in WAL mode (PRAGMA journal_mode = WAL), created
 -- with a 16 KiB page size unless configured otherwise (set before any table
@@ -122,10 +126,22 @@ CREATE TABLE events (
 --                and event_id are never absent).
 --   The blob ends right after the last string.
 
--- One session's events in offset order without scanning the others. The rowid
--- (log_offset) is implicitly the index's second key, so "session_key = ? AND
--- log_offset > ? ORDER BY log_offset" is one range scan; leaving it out of the
--- declared columns keeps every entry 4+ bytes narrower.
-CREATE INDEX events_by_session ON events(session_key);
+-- One session's events in offset order without scanning the others, indexed
+-- per CHUNK of 2^15 = 32,768 consecutive offsets: key (log_offset >> 15,
+-- session_key), then the rowid (log_offset) implicitly.
+--
+-- Why chunks: an index keyed by session_key alone puts each session's newest
+-- entry on its own leaf page, so a commit touching 1,000 sessions dirtied
+-- ~1,000 index pages, and WAL writes every dirty page whole (16 KiB each): that
+-- was ~90% of the bytes an append wrote. Within one chunk all sessions' entries
+-- share a few dozen leaf pages, so a commit dirties at most those.
+--
+-- Reading one session: for each chunk c from chunk(after + 1) to
+-- chunk(min(head, sessions.last_offset)):
+--   WHERE (log_offset >> 15) = c AND session_key = ? AND log_offset > ?
+--   ORDER BY log_offset
+-- which is one range scan per chunk. The expression must be written exactly so
+-- for SQLite to use this index.
+CREATE INDEX events_by_session_chunk ON events(log_offset >> 15, session_key);
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

@@ -41,8 +41,16 @@ struct StorageOptions {
   int page_size = 16 * 1024;
   // SQLite page cache per connection, KiB.
   int cache_kib = 256 * 1024;
-  // WAL pages between automatic checkpoints.
+  // WAL pages (frames) after which a checkpoint copies them into the database.
   int wal_autocheckpoint_pages = 10'000;
+  // Run checkpoints on a background thread with its own connection (PASSIVE;
+  // TRUNCATE after 1 s without commits) instead of inside the commit that
+  // crosses wal_autocheckpoint_pages. Off: SQLite's automatic checkpoint.
+  bool background_checkpoint = true;
+  // With background_checkpoint: a commit that leaves more WAL frames than this
+  // checkpoints inline before returning (bounds the WAL when the background
+  // falls behind a sustained writer). 0: no bound.
+  int wal_max_pages = 40'000;
   // How long a connection waits for a lock before failing with Busy, ms.
   int busy_timeout_ms = 5'000;
   // Open read-only: no writes, no schema creation (used by readers and tools).

@@ -55,12 +55,21 @@ class DeletedSessions {
   std::atomic<size_t> size_{0};
 };
 
+// Offsets per chunk of the per-session index, as a shift: schema.sql's
+// events_by_session_chunk is ON events(log_offset >> 15, session_key), and every
+// query that should use it spells the same expression.
+constexpr int kSessionChunkShift = 15;
+#define TAILBUS_SESSION_CHUNK_EXPR "(log_offset >> 15)"
+constexpr int64_t SessionChunk(int64_t offset) { return offset >> kSessionChunkShift; }
+
 struct SharedState {
   std::string path;
   StorageOptions options;
   // Immutable after Open.
   std::string epoch;
   int64_t created_at_ms = 0;
+  // The file's schema version: SchemaVersion() once a writer opened it; a
+  // read-only open of an older file reads it in its own layout.
   int schema_version = 0;
 
   std::atomic<int64_t> head{0};

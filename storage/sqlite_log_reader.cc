@@ -130,7 +130,13 @@ class SqliteLogReader final : public LogReader {
                  const DeletedSessions::Set* deleted, std::vector<EventPtr>& out);
   Status ScanByOffset(int64_t after, const Bounds& bounds, const Filter& filter, size_t limit,
                       size_t max_scan, const DeletedSessions::Set* deleted, ReadPage& page);
-  Status ScanBySessions(const std::vector<int64_t>& keys, int64_t after, const Bounds& bounds,
+  // A visible session and the offsets its events lie between (this snapshot).
+  struct SessionSpan {
+    int64_t key;
+    int64_t first_offset;
+    int64_t last_offset;
+  };
+  Status ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after, const Bounds& bounds,
                         const Filter& filter, size_t limit, size_t max_scan,
                         const DeletedSessions::Set* deleted, ReadPage& page);
 
@@ -181,7 +187,9 @@ Status SqliteLogReader::Init() {
   TAILBUS_RETURN_IF_ERROR(
       session_of_key_.Prepare(db, "SELECT session_id FROM sessions WHERE session_key = ?1"));
   TAILBUS_RETURN_IF_ERROR(key_of_session_.Prepare(
-      db, "SELECT session_key FROM sessions WHERE session_id = ?1 AND deleted = 0"));
+      db,
+      "SELECT session_key, first_offset, last_offset FROM sessions WHERE session_id = ?1 "
+      "AND deleted = 0"));
   TAILBUS_RETURN_IF_ERROR(list_.Prepare(
       db, fmt::format("SELECT {} FROM sessions INDEXED BY sessions_by_activity WHERE deleted = 0 "
                       "AND (?3 = '' OR instr(session_id, ?3) > 0) "
@@ -294,7 +302,7 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
 
   const std::vector<std::string>& ids = filter.session_ids();
   if (!ids.empty() && ids.size() <= kMaxMergedSessions) {
-    std::vector<int64_t> keys;
+    std::vector<SessionSpan> keys;
     sqlite3_stmt* s = key_of_session_.get();
     for (const std::string& id : ids) {
       ResetOnExit reset(s);
@@ -302,7 +310,9 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
       int rc = sqlite3_step(s);
       if (rc == SQLITE_ROW) {
         int64_t key = sqlite3_column_int64(s, 0);
-        if (deleted == nullptr || deleted->count(key) == 0) keys.push_back(key);
+        if (deleted == nullptr || deleted->count(key) == 0) {
+          keys.push_back({key, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)});
+        }
       } else if (rc != SQLITE_DONE) {
         return Error(rc, "looking up a session");
       }
@@ -340,38 +350,70 @@ Status SqliteLogReader::ScanByOffset(int64_t after, const Bounds& bounds, const 
   return Status::Ok();
 }
 
-Status SqliteLogReader::ScanBySessions(const std::vector<int64_t>& keys, int64_t after,
+Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after,
                                        const Bounds& bounds, const Filter& filter, size_t limit,
                                        size_t max_scan, const DeletedSessions::Set* deleted,
                                        ReadPage& page) {
   const size_t n = keys.size();
+  // Version 2 files: one range scan per index chunk (schema.sql). A read-only
+  // open of a version 1 file: its events_by_session index on session_key alone,
+  // as one chunk (?4 unused).
+  const bool chunked = shared_->schema_version >= 2;
   while (by_session_.size() < n) {
     Stmt stmt;
-    TAILBUS_RETURN_IF_ERROR(
-        stmt.Prepare(db_.get(), fmt::format("SELECT {} FROM events INDEXED BY events_by_session "
-                                            "WHERE session_key = ?1 AND log_offset > ?2 "
-                                            "ORDER BY log_offset LIMIT ?3",
-                                            kEventColumns)));
+    TAILBUS_RETURN_IF_ERROR(stmt.Prepare(
+        db_.get(),
+        chunked ? fmt::format("SELECT {} FROM events INDEXED BY events_by_session_chunk "
+                              "WHERE " TAILBUS_SESSION_CHUNK_EXPR
+                              " = ?4 AND session_key = ?1 AND log_offset > ?2 "
+                              "ORDER BY log_offset LIMIT ?3",
+                              kEventColumns)
+                : fmt::format("SELECT {} FROM events WHERE session_key = ?1 AND log_offset > ?2 "
+                              "ORDER BY log_offset LIMIT ?3",
+                              kEventColumns)));
     by_session_.push_back(std::move(stmt));
   }
-  // One ordered stream per session, merged by offset.
+  // One ordered stream per session, merged by offset. A stream walks its
+  // session's chunks in order; chunks without its rows cost one index seek.
   struct Stream {
     sqlite3_stmt* stmt;
-    int64_t offset;  // current row's offset; -1 when exhausted
+    int64_t offset;  // current row's offset
+    int64_t chunk;   // chunk being read
+    int64_t last_chunk;
+  };
+  // Steps `st` to its next row, moving on to later chunks as they run dry.
+  // SQLITE_ROW (st.offset set) or SQLITE_DONE (no rows left) or an error.
+  auto advance = [&](Stream& st) {
+    for (;;) {
+      int rc = sqlite3_step(st.stmt);
+      if (rc == SQLITE_ROW) {
+        st.offset = sqlite3_column_int64(st.stmt, kOffset);
+        return rc;
+      }
+      if (rc != SQLITE_DONE || st.chunk >= st.last_chunk) return rc;
+      sqlite3_reset(st.stmt);
+      sqlite3_bind_int64(st.stmt, 4, ++st.chunk);
+    }
   };
   std::vector<Stream> streams;
   streams.reserve(n);
   std::vector<std::unique_ptr<ResetOnExit>> resets;
   resets.reserve(n);
   for (size_t i = 0; i < n; ++i) {
+    const SessionSpan& span = keys[i];
+    const int64_t from = std::max(after + 1, span.first_offset);
+    const int64_t to = std::min(bounds.head, span.last_offset);
+    if (from > to) continue;
     sqlite3_stmt* s = by_session_[i].get();
     resets.push_back(std::make_unique<ResetOnExit>(s));
-    sqlite3_bind_int64(s, 1, keys[i]);
+    Stream st{s, 0, chunked ? SessionChunk(from) : 0, chunked ? SessionChunk(to) : 0};
+    sqlite3_bind_int64(s, 1, span.key);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, ClampToInt64(max_scan));
-    int rc = sqlite3_step(s);
+    if (chunked) sqlite3_bind_int64(s, 4, st.chunk);
+    int rc = advance(st);
     if (rc == SQLITE_ROW) {
-      streams.push_back({s, sqlite3_column_int64(s, kOffset)});
+      streams.push_back(st);
     } else if (rc != SQLITE_DONE) {
       return Error(rc, "reading a session's events");
     }
@@ -394,12 +436,10 @@ Status SqliteLogReader::ScanBySessions(const std::vector<int64_t>& keys, int64_t
     page.next_after = st.offset;
     TAILBUS_RETURN_IF_ERROR(TakeRow(st.stmt, filter, match_all, deleted, page.events));
     if (page.events.size() >= limit || examined >= max_scan) break;
-    int rc = sqlite3_step(st.stmt);
-    if (rc == SQLITE_ROW) {
-      st.offset = sqlite3_column_int64(st.stmt, kOffset);
-    } else if (rc == SQLITE_DONE) {
+    const int rc = advance(st);
+    if (rc == SQLITE_DONE) {
       streams.erase(streams.begin() + static_cast<ptrdiff_t>(best));
-    } else {
+    } else if (rc != SQLITE_ROW) {
       return Error(rc, "reading a session's events");
     }
   }

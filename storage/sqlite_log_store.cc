@@ -26,6 +26,7 @@
 #include "storage/log_store.h"
 #include "storage/sqlite_log_internal.h"
 #include "storage/sqlite_util.h"
+#include "storage/wal_checkpointer.h"
 #include "storage/writer_lock.h"
 
 namespace tailbus {
@@ -41,11 +42,16 @@ using sqlite::Stmt;
 using sqlite::ToStatus;
 using sqlite::WriterLock;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
+// The oldest version this build migrates (or, read-only, reads as it is).
+constexpr int kOldestReadableVersion = 1;
 constexpr std::string_view kApplication = "tailbus";
 // Bound on the writer's session_id -> session_key cache; past it the cache is
 // dropped and refilled from the sessions_visible_id index on demand.
 constexpr size_t kMaxCachedSessions = 1 << 20;
+// After a WAL restart SQLite truncates a WAL file larger than this (a burst
+// that outran the checkpoints does not keep its disk space).
+constexpr int64_t kWalSizeLimitBytes = 64 << 20;
 // Rows per multi-row INSERT on the append path (5 parameters each).
 constexpr size_t kRowsPerInsert = 32;
 
@@ -72,9 +78,9 @@ struct StringHash {
 Status ApplyWriterPragmas(sqlite3* db, const StorageOptions& o, const std::string& path) {
   std::string sql = fmt::format(
       "PRAGMA synchronous={}; PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY; "
-      "PRAGMA secure_delete=OFF; PRAGMA wal_autocheckpoint={};",
+      "PRAGMA secure_delete=OFF; PRAGMA wal_autocheckpoint={}; PRAGMA journal_size_limit={};",
       o.synchronous == Synchronous::kFull ? "FULL" : "NORMAL", std::max(o.cache_kib, 0),
-      std::max(o.wal_autocheckpoint_pages, 0));
+      std::max(o.wal_autocheckpoint_pages, 0), kWalSizeLimitBytes);
   if (o.max_page_count > 0) sql += fmt::format("PRAGMA max_page_count={};", o.max_page_count);
   return sqlite::Exec(db, sql.c_str(), path + ": configuring the connection");
 }
@@ -90,6 +96,28 @@ Status EnsureWal(sqlite3* db, const std::string& path) {
         fmt::format("{}: cannot switch to WAL mode (journal_mode is '{}')", path, mode));
   }
   return Status::Ok();
+}
+
+// Brings a file of schema version `from` to kSchemaVersion in ONE transaction
+// (schema.sql's header lists the steps), so a crash leaves either version.
+Status Migrate(sqlite3* db, int from, const std::string& path) {
+  const std::string context =
+      fmt::format("{}: migrating the schema from version {} to {}", path, from, kSchemaVersion);
+  TAILBUS_RETURN_IF_ERROR(sqlite::Exec(db, "BEGIN IMMEDIATE", context));
+  std::string sql;
+  if (from <= 1) {
+    sql +=
+        "DROP INDEX IF EXISTS events_by_session;"
+        // Word for word as in schema.sql, so a migrated file equals a new one.
+        "CREATE INDEX events_by_session_chunk ON events(log_offset >> 15, session_key);";
+  }
+  sql += fmt::format("PRAGMA user_version = {};", kSchemaVersion);
+  Status st = sqlite::Exec(db, sql.c_str(), context);
+  if (st.ok()) st = sqlite::Exec(db, "COMMIT", context);
+  if (!st.ok() && !sqlite3_get_autocommit(db)) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  return st;
 }
 
 class SqliteLogStore final : public LogStore {
@@ -138,6 +166,8 @@ class SqliteLogStore final : public LogStore {
   sqlite::WriterLock lock_;  // declared first: released after the connection closes
   std::shared_ptr<SharedState> shared_;
   DbPtr db_;  // declared before the statements: finalised after them
+  // Declared after db_: stopped (and its hook removed) before db_ closes.
+  std::unique_ptr<sqlite::WalCheckpointer> checkpointer_;
   Stmt begin_;
   Stmt commit_;
   Stmt insert_event_first_;  // one row, explicit offset
@@ -195,6 +225,7 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
   const bool wal_has_frames = sqlite::WalFileBytes(path) > 32;  // 32-byte WAL header
 
   bool initialise = false;
+  int file_version = kSchemaVersion;  // of an existing file, once read
   if (!exists) {
     if (options.read_only || !options.create_if_missing) {
       return Status::NotFound(fmt::format("{}: no such log file{}", path,
@@ -284,12 +315,13 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
             "open",
             path, user_version, kSchemaVersion));
       }
-      if (user_version < kSchemaVersion) {
+      if (user_version < kOldestReadableVersion) {
         return Status::Unsupported(fmt::format(
             "{}: database schema version {} is older than any this build can migrate (it knows "
-            "only {}); refusing to open",
-            path, user_version, kSchemaVersion));
+            "{} to {}); refusing to open",
+            path, user_version, kOldestReadableVersion, kSchemaVersion));
       }
+      file_version = static_cast<int>(user_version);
     }
   }
 
@@ -315,6 +347,10 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
   } else if (!options.read_only) {
     TAILBUS_RETURN_IF_ERROR(EnsureWal(db.get(), path));
     TAILBUS_RETURN_IF_ERROR(ApplyWriterPragmas(db.get(), options, path));
+    if (file_version < kSchemaVersion) {
+      TAILBUS_RETURN_IF_ERROR(Migrate(db.get(), file_version, path));
+      file_version = kSchemaVersion;
+    }
   } else {
     TAILBUS_RETURN_IF_ERROR(
         sqlite::Exec(db.get(),
@@ -327,11 +363,20 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
   auto shared = std::make_shared<SharedState>();
   shared->path = path;
   shared->options = options;
-  shared->schema_version = kSchemaVersion;
+  shared->schema_version = file_version;
   std::unique_ptr<SqliteLogStore> store(
       new SqliteLogStore(std::move(shared), std::move(db), std::move(lock)));
   TAILBUS_RETURN_IF_ERROR(store->LoadState());
   if (!options.read_only) TAILBUS_RETURN_IF_ERROR(store->PrepareStatements());
+  if (!options.read_only && options.background_checkpoint) {
+    sqlite::WalCheckpointerOptions c;
+    c.checkpoint_pages = std::max(options.wal_autocheckpoint_pages, 1);
+    c.max_wal_pages = std::max(options.wal_max_pages, 0);
+    c.synchronous_full = options.synchronous == Synchronous::kFull;
+    auto started = sqlite::WalCheckpointer::Start(path, store->db_.get(), c);
+    if (!started.ok()) return started.status();
+    store->checkpointer_ = std::move(*started);
+  }
   return std::unique_ptr<LogStore>(std::move(store));
 }
 
@@ -668,18 +713,22 @@ Status SqliteLogStore::DeleteSession(std::string_view session_id, bool hard) {
   TAILBUS_RETURN_IF_ERROR(Begin(context));
   std::vector<int64_t> keys;     // every session row this call removes or hides
   std::vector<int64_t> visible;  // those not hidden yet (the ones this call hides)
+  std::vector<std::pair<int64_t, int64_t>> spans;  // each key's first and last offset
   Status st;
   {
     Stmt find;
-    st = find.Prepare(db, hard ? "SELECT session_key, deleted FROM sessions WHERE session_id = ?1"
-                               : "SELECT session_key, deleted FROM sessions WHERE session_id = ?1 "
-                                 "AND deleted = 0");
+    st = find.Prepare(db, hard ? "SELECT session_key, deleted, first_offset, last_offset "
+                                 "FROM sessions WHERE session_id = ?1"
+                               : "SELECT session_key, deleted, first_offset, last_offset "
+                                 "FROM sessions WHERE session_id = ?1 AND deleted = 0");
     if (st.ok()) {
       BindText(find.get(), 1, session_id, false);
       int rc;
       while ((rc = sqlite3_step(find.get())) == SQLITE_ROW) {
         keys.push_back(sqlite3_column_int64(find.get(), 0));
         if (sqlite3_column_int(find.get(), 1) == 0) visible.push_back(keys.back());
+        spans.emplace_back(sqlite3_column_int64(find.get(), 2),
+                           sqlite3_column_int64(find.get(), 3));
       }
       if (rc != SQLITE_DONE) st = ToStatus(rc, db, context);
     }
@@ -696,33 +745,35 @@ Status SqliteLogStore::DeleteSession(std::string_view session_id, bool hard) {
   int64_t removed_rows = 0;
   int64_t removed_bytes = 0;
   if (hard) {
+    // The session's rows lie in the index chunks of its first..last offset.
     Stmt measure, del_events, del_session;
     st = measure.Prepare(db,
                          "SELECT count(*), total(length(CAST(body AS BLOB))) FROM events "
-                         "INDEXED BY events_by_session WHERE session_key = ?1");
-    if (st.ok()) st = del_events.Prepare(db, "DELETE FROM events WHERE session_key = ?1");
+                         "INDEXED BY events_by_session_chunk WHERE " TAILBUS_SESSION_CHUNK_EXPR
+                         " = ?2 AND session_key = ?1");
+    if (st.ok()) {
+      st = del_events.Prepare(
+          db, "DELETE FROM events WHERE " TAILBUS_SESSION_CHUNK_EXPR " = ?2 AND session_key = ?1");
+    }
     if (st.ok()) st = del_session.Prepare(db, "DELETE FROM sessions WHERE session_key = ?1");
-    for (size_t i = 0; st.ok() && i < keys.size(); ++i) {
-      sqlite3_bind_int64(measure.get(), 1, keys[i]);
-      int rc = sqlite3_step(measure.get());
+    auto step = [&](Stmt& stmt, int64_t key, int64_t chunk, int want) {
+      sqlite3_bind_int64(stmt.get(), 1, key);
+      sqlite3_bind_int64(stmt.get(), 2, chunk);
+      int rc = sqlite3_step(stmt.get());
       if (rc == SQLITE_ROW) {
-        removed_rows += sqlite3_column_int64(measure.get(), 0);
-        removed_bytes += static_cast<int64_t>(sqlite3_column_double(measure.get(), 1));
+        removed_rows += sqlite3_column_int64(stmt.get(), 0);
+        removed_bytes += static_cast<int64_t>(sqlite3_column_double(stmt.get(), 1));
       }
-      sqlite3_reset(measure.get());
-      if (rc != SQLITE_ROW) {
-        st = ToStatus(rc, db, context);
-        break;
+      sqlite3_reset(stmt.get());
+      return rc == want ? Status::Ok() : ToStatus(rc, db, context);
+    };
+    for (size_t i = 0; st.ok() && i < keys.size(); ++i) {
+      const int64_t last_chunk = sqlite::SessionChunk(spans[i].second);
+      for (int64_t c = sqlite::SessionChunk(spans[i].first); st.ok() && c <= last_chunk; ++c) {
+        st = step(measure, keys[i], c, SQLITE_ROW);
+        if (st.ok()) st = step(del_events, keys[i], c, SQLITE_DONE);
       }
-      for (Stmt* del : {&del_events, &del_session}) {
-        sqlite3_bind_int64(del->get(), 1, keys[i]);
-        rc = sqlite3_step(del->get());
-        sqlite3_reset(del->get());
-        if (rc != SQLITE_DONE) {
-          st = ToStatus(rc, db, context);
-          break;
-        }
-      }
+      if (st.ok()) st = step(del_session, keys[i], 0, SQLITE_DONE);
     }
     if (st.ok()) st = SetMeta("retained_bytes", retained_bytes_ - removed_bytes, context);
     if (st.ok()) st = SetMeta("event_count", event_count_ - removed_rows, context);
