@@ -6,6 +6,7 @@
 //   session  : cursors reading each session's events through the session index
 //   raw      : plain SQLite inserts (no tailbus logic), same row size
 #include <fmt/format.h>
+#include <time.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -34,10 +35,22 @@ struct Config {
   int window = 8;  // batches in flight per producer
   std::string dir = "/tmp/tailbus-bench";
   std::string json_out;
+  // Which phases run: raw, append, replay (comma-separated). replay without
+  // append reads the log left in --dir by an earlier --keep run.
+  std::string phases = "raw,append,replay";
+  bool keep = false;  // leave --dir (and its log) in place at exit
 };
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// CPU time of the whole process (every thread), seconds. On a shared machine
+// wall-clock rates move with the other load; rates per CPU-second much less.
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 // A realistic telemetry event padded to `bytes` of JSON.
@@ -75,6 +88,9 @@ struct Figures {
   double append_eps = 0, ack_p50_ms = 0, ack_p99_ms = 0;
   double replay_eps = 0, session_eps = 0;
   double raw_plain_rps = 0, raw_indexed_rps = 0;
+  // The same, per CPU-second of the process (all threads).
+  double append_cpu = 0, replay_cpu = 0, session_cpu = 0;
+  double raw_plain_cpu = 0, raw_indexed_cpu = 0;
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -102,6 +118,7 @@ void MeasureAppend(const Config& c, const std::string& path, Figures* f) {
   auto bus = OpenOrDie(path);
   std::vector<std::vector<double>> latencies(c.producers);
   auto start = Clock::now();
+  const double cpu_start = CpuSeconds();
   std::vector<std::thread> producers;
   for (int p = 0; p < c.producers; ++p) {
     producers.emplace_back([&, p] {
@@ -129,6 +146,7 @@ void MeasureAppend(const Config& c, const std::string& path, Figures* f) {
   }
   for (auto& t : producers) t.join();
   double secs = Seconds(start);
+  f->append_cpu = c.events / (CpuSeconds() - cpu_start);
   if (bus->head() != c.events) {
     fmt::print(stderr, "bench: head {} != {} appended\n", bus->head(), c.events);
     std::exit(1);
@@ -146,6 +164,7 @@ void MeasureReplay(const Config& c, const std::string& path, Figures* f) {
   auto cursor = bus->Subscribe(0, Filter());
   int64_t seen = 0, last = 0;
   auto start = Clock::now();
+  double cpu_start = CpuSeconds();
   for (;;) {
     auto r = cursor->Poll(*reader, 1000, 64 << 20);
     if (!r.ok()) {
@@ -163,6 +182,7 @@ void MeasureReplay(const Config& c, const std::string& path, Figures* f) {
     if (r->caught_up) break;
   }
   f->replay_eps = seen / Seconds(start);
+  f->replay_cpu = seen / (CpuSeconds() - cpu_start);
   if (seen != c.events) {
     fmt::print(stderr, "bench: replay saw {} of {}\n", seen, c.events);
     std::exit(1);
@@ -171,6 +191,7 @@ void MeasureReplay(const Config& c, const std::string& path, Figures* f) {
   // One session at a time, through the per-session index.
   int64_t session_seen = 0;
   auto session_start = Clock::now();
+  cpu_start = CpuSeconds();
   for (int s = 0; s < c.sessions; ++s) {
     auto filter = Filter::Parse(fmt::format(R"({{"session_ids":["session-{:04}"]}})", s));
     auto sc = bus->Subscribe(0, *filter);
@@ -182,6 +203,7 @@ void MeasureReplay(const Config& c, const std::string& path, Figures* f) {
     }
   }
   f->session_eps = session_seen / Seconds(session_start);
+  f->session_cpu = session_seen / (CpuSeconds() - cpu_start);
   if (session_seen != c.events) {
     fmt::print(stderr, "bench: session reads saw {} of {}\n", session_seen, c.events);
     std::exit(1);
@@ -192,7 +214,9 @@ void MeasureRaw(const Config& c, Figures* f) {
   RawInsertProbeOptions plain;
   plain.rows = std::min<int64_t>(c.events, 500'000);
   plain.row_bytes = c.event_bytes;
+  double cpu_start = CpuSeconds();
   auto a = MeasureRawInsertRate(c.dir + "/raw-plain.db", plain);
+  f->raw_plain_cpu = static_cast<double>(plain.rows) / (CpuSeconds() - cpu_start);
   RawInsertProbeOptions indexed = plain;
   indexed.session_index = true;
   indexed.sessions = c.sessions;
@@ -200,7 +224,9 @@ void MeasureRaw(const Config& c, Figures* f) {
   indexed.page_size = 16 * 1024;
   indexed.cache_kib = 256 * 1024;
   indexed.wal_autocheckpoint = 10'000;
+  cpu_start = CpuSeconds();
   auto b = MeasureRawInsertRate(c.dir + "/raw-indexed.db", indexed);
+  f->raw_indexed_cpu = static_cast<double>(indexed.rows) / (CpuSeconds() - cpu_start);
   if (!a.ok() || !b.ok()) {
     fmt::print(stderr, "bench: raw probe failed: {} {}\n", a.status().ToString(),
                b.status().ToString());
@@ -225,37 +251,47 @@ int main(int argc, char** argv) {
   app.add_option("--window", c.window, "batches in flight per producer");
   app.add_option("--dir", c.dir, "scratch directory (emptied)");
   app.add_option("--json", c.json_out, "also write the figures as JSON to this file");
+  app.add_option("--phases", c.phases,
+                 "phases to run: raw,append,replay (replay alone reads --dir)");
+  app.add_flag("--keep", c.keep, "keep --dir and the log at exit (for a later --phases replay)");
   CLI11_PARSE(app, argc, argv);
 
-  std::filesystem::remove_all(c.dir);
+  auto has = [&](std::string_view phase) { return c.phases.find(phase) != std::string::npos; };
+  if (has("append")) std::filesystem::remove_all(c.dir);
   std::filesystem::create_directories(c.dir);
   Figures f;
-  MeasureRaw(c, &f);
-  MeasureAppend(c, c.dir + "/log.db", &f);
-  MeasureReplay(c, c.dir + "/log.db", &f);
-  std::filesystem::remove_all(c.dir);
+  if (has("raw")) MeasureRaw(c, &f);
+  if (has("append")) MeasureAppend(c, c.dir + "/log.db", &f);
+  if (has("replay")) MeasureReplay(c, c.dir + "/log.db", &f);
+  if (!c.keep) std::filesystem::remove_all(c.dir);
 
   fmt::print("events={} sessions={} event_bytes={} producers={} batch={} window={}\n", c.events,
              c.sessions, c.event_bytes, c.producers, c.batch, c.window);
-  fmt::print("{:<44} {:>14}\n", "measure", "value");
-  fmt::print("{:<44} {:>14.0f}\n", "raw SQLite, no index, 1k rows/txn (rows/s)", f.raw_plain_rps);
-  fmt::print("{:<44} {:>14.0f}\n", "raw SQLite, session index, 20k/txn (rows/s)",
-             f.raw_indexed_rps);
-  fmt::print("{:<44} {:>14.0f}\n", "Bus::Append durable (events/s)", f.append_eps);
-  fmt::print("{:<44} {:>14.2f}\n", "  ratio to raw indexed ceiling",
-             f.append_eps / f.raw_indexed_rps);
-  fmt::print("{:<44} {:>14.2f}\n", "  ratio to raw no-index ceiling",
-             f.append_eps / f.raw_plain_rps);
+  fmt::print("{:<44} {:>14} {:>14}\n", "measure", "per second", "per CPU-second");
+  auto row = [](const char* what, double wall, double cpu) {
+    fmt::print("{:<44} {:>14.0f} {:>14.0f}\n", what, wall, cpu);
+  };
+  auto ratio = [](const char* what, double wall, double cpu) {
+    fmt::print("{:<44} {:>14.2f} {:>14.2f}\n", what, wall, cpu);
+  };
+  row("raw SQLite, no index, 1k rows/txn (rows)", f.raw_plain_rps, f.raw_plain_cpu);
+  row("raw SQLite, session index, 20k/txn (rows)", f.raw_indexed_rps, f.raw_indexed_cpu);
+  row("Bus::Append durable (events)", f.append_eps, f.append_cpu);
+  ratio("  ratio to raw indexed ceiling", f.append_eps / f.raw_indexed_rps,
+        f.append_cpu / f.raw_indexed_cpu);
+  ratio("  ratio to raw no-index ceiling", f.append_eps / f.raw_plain_rps,
+        f.append_cpu / f.raw_plain_cpu);
   fmt::print("{:<44} {:>14.1f}\n", "  ack latency p50 (ms)", f.ack_p50_ms);
   fmt::print("{:<44} {:>14.1f}\n", "  ack latency p99 (ms)", f.ack_p99_ms);
-  fmt::print("{:<44} {:>14.0f}\n", "replay, all sessions (events/s)", f.replay_eps);
-  fmt::print("{:<44} {:>14.0f}\n", "replay, one session at a time (events/s)", f.session_eps);
+  row("replay, all sessions (events)", f.replay_eps, f.replay_cpu);
+  row("replay, one session at a time (events)", f.session_eps, f.session_cpu);
   if (!c.json_out.empty()) {
     std::ofstream(c.json_out)
         << fmt::format(
-               R"({{"events":{},"sessions":{},"event_bytes":{},"raw_plain_rps":{:.0f},"raw_indexed_rps":{:.0f},"append_eps":{:.0f},"ack_p50_ms":{:.2f},"ack_p99_ms":{:.2f},"replay_eps":{:.0f},"session_eps":{:.0f}}})",
+               R"({{"events":{},"sessions":{},"event_bytes":{},"raw_plain_rps":{:.0f},"raw_indexed_rps":{:.0f},"append_eps":{:.0f},"ack_p50_ms":{:.2f},"ack_p99_ms":{:.2f},"replay_eps":{:.0f},"session_eps":{:.0f},"raw_plain_cpu":{:.0f},"raw_indexed_cpu":{:.0f},"append_cpu":{:.0f},"replay_cpu":{:.0f},"session_cpu":{:.0f}}})",
                c.events, c.sessions, c.event_bytes, f.raw_plain_rps, f.raw_indexed_rps,
-               f.append_eps, f.ack_p50_ms, f.ack_p99_ms, f.replay_eps, f.session_eps)
+               f.append_eps, f.ack_p50_ms, f.ack_p99_ms, f.replay_eps, f.session_eps,
+               f.raw_plain_cpu, f.raw_indexed_cpu, f.append_cpu, f.replay_cpu, f.session_cpu)
         << "\n";
   }
   return 0;
