@@ -2,6 +2,7 @@
 #   make run    install missing packages, build, start `tailbus serve` on ./data/tailbus.db
 #   make test   install missing packages, build with -Werror + ASan/UBSan, run every test
 #   make bench  build optimised and run the benchmarks
+#   make soak   build optimised and run the soak (minutes; not in CI): SOAK_SECONDS, SOAK_CLIENTS, SOAK_RATE
 #   make format clang-format every source file
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ PACKAGES := cmake make g++ pkg-config libsqlite3-dev rapidjson-dev libfmt-dev li
             libgmock-dev libcli11-dev libbenchmark-dev libwebsockets-dev python3-websockets \
             sqlite3 libev-dev libwebsockets-evlib-ev libssl-dev openssl clang libclang-rt-14-dev
 
-.PHONY: deps web-deps run test bench bench-deps build build-test format clean
+.PHONY: deps web-deps run test bench bench-deps soak build build-test format clean
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -78,6 +79,21 @@ bench: deps bench-deps
 	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release -DTAILBUS_BUILD_TESTS=OFF -DTAILBUS_BUILD_BENCH=ON >/dev/null
 	@cmake --build $(BUILD_RELEASE) -j $(JOBS)
 	@BUILD=$(BUILD_RELEASE) QUICK=$(QUICK) BENCH_ARGS="$(BENCH_ARGS)" bench/run_bench.sh
+
+# make soak [SOAK_SECONDS=300] [SOAK_CLIENTS=1000] [SOAK_RATE=5000] [SOAK_ARGS="--seed 1 ..."]:
+# Release build into build/release, then bench/soak.cc against `tailbus serve`:
+# churning subscribers that resume from their last offset while producers
+# publish; server RSS over time, gaps, duplicates, errors. Not part of `make
+# test`. Results: docs/RELIABILITY.md.
+SOAK_SECONDS ?= 300
+SOAK_CLIENTS ?= 1000
+SOAK_RATE ?= 5000
+
+soak: deps
+	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release -DTAILBUS_BUILD_TESTS=OFF -DTAILBUS_BUILD_BENCH=ON >/dev/null
+	@cmake --build $(BUILD_RELEASE) -j $(JOBS) --target tailbus tailbus-soak
+	$(BUILD_RELEASE)/bench/tailbus-soak --tailbus-bin $(BUILD_RELEASE)/cli/tailbus \
+	  --seconds $(SOAK_SECONDS) --clients $(SOAK_CLIENTS) --rate $(SOAK_RATE) $(SOAK_ARGS)
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

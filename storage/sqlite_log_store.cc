@@ -258,13 +258,6 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
         "{}: page_size {} is not a power of two between 512 and 65536", path, options.page_size));
   }
 
-  WriterLock lock;
-  if (!options.read_only) {
-    auto acquired = WriterLock::Acquire(path);
-    if (!acquired.ok()) return acquired.status();
-    lock = std::move(*acquired);
-  }
-
   int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
               SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   if (!exists) flags |= SQLITE_OPEN_CREATE;
@@ -274,6 +267,11 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
   if (rc != SQLITE_OK) return ToStatus(rc, db.get(), path + ": cannot open");
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), std::max(options.busy_timeout_ms, 0));
+  // Refusing a file must leave it byte-for-byte as it was. Closing the last
+  // connection checkpoints the WAL into the file: while the WAL holds frames
+  // and the file is not yet accepted, closing must not.
+  const bool guard_wal = !initialise && wal_has_frames;
+  if (guard_wal) sqlite3_db_config(db.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
 
   if (!initialise) {
     // What is in the file? Anything SQLite cannot read is Corruption.
@@ -324,6 +322,16 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
       file_version = static_cast<int>(user_version);
     }
   }
+
+  // Accepted (or new). The writer lock is taken only now, so that a refused
+  // file does not get a "<log>-lock" beside it; nothing was written so far.
+  WriterLock lock;
+  if (!options.read_only) {
+    auto acquired = WriterLock::Acquire(path);
+    if (!acquired.ok()) return acquired.status();
+    lock = std::move(*acquired);
+  }
+  if (guard_wal) sqlite3_db_config(db.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
 
   if (initialise) {
     TAILBUS_RETURN_IF_ERROR(
