@@ -49,8 +49,9 @@ std::optional<std::string_view> Server::Impl::CheckNewConnection(const std::stri
   return std::string_view();
 }
 
-void Server::Impl::OnConnCreated(Conn* conn) {
-  conn->accepted_ms = Now();
+void Server::Impl::StartHeaderClock(Conn* conn) {
+  conn->headers_since_ms = Now();
+  if (conn->headers_pending) return;
   conn->headers_pending = true;
   ++pending_per_ip_[conn->peer_ip];
   headers_pending_.insert(conn);
@@ -70,7 +71,7 @@ void Server::Impl::EnforceHeaderTimeout(int64_t now_ms) {
   connection_rate_.Sweep(SteadyMicros());
   std::vector<Conn*> expired;
   for (Conn* conn : headers_pending_) {
-    if (now_ms - conn->accepted_ms >= options_.header_timeout.count()) expired.push_back(conn);
+    if (now_ms - conn->headers_since_ms >= options_.header_timeout.count()) expired.push_back(conn);
   }
   for (Conn* conn : expired) {
     MarkHeadersDone(conn);  // once: the close below completes asynchronously

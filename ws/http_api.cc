@@ -246,6 +246,9 @@ int Server::Impl::OnHttpWriteable(Conn* conn) {
   const bool close = r->close_after || stopping_;
   conn->response.reset();
   if (close) return -1;
+  // Keep-alive: the next request's head is timed like the first. Started
+  // before lws looks at pipelined input, which marks it done at once.
+  StartHeaderClock(conn);
   return lws_http_transaction_completed(conn->wsi) ? -1 : 0;
 }
 

@@ -471,7 +471,7 @@ void Server::Impl::OnWsiCreate(lws* wsi) {
     ++metrics_.connections_rejected;
     metrics_.CountRejected(conn->reject_code);
   }
-  OnConnCreated(conn.get());
+  StartHeaderClock(conn.get());
   by_wsi_[wsi] = conn.get();
   const uint64_t id = conn->id;
   conns_.emplace(id, std::move(conn));

@@ -162,7 +162,7 @@ struct Conn {
   // Abuse limits (abuse.cc): headers not complete yet (counted per IP and
   // watched by the header timeout), and the per-connection message buckets.
   bool headers_pending = false;
-  int64_t accepted_ms = 0;
+  int64_t headers_since_ms = 0;  // accept, or the end of the previous response
   MessageLimiter publish_limiter;
   MessageLimiter subscribe_limiter;
   ConnKind kind = ConnKind::kNew;
@@ -308,7 +308,9 @@ class Server::Impl {
   // At accept, after the connection-count checks: "" to admit, a wire code to
   // admit and refuse with (429 / 4429), or nullopt to drop the TCP connection.
   std::optional<std::string_view> CheckNewConnection(const std::string& ip);
-  void OnConnCreated(Conn* conn);             // starts the header clock
+  // Starts the header clock: at accept, and after each response on a
+  // keep-alive connection (lws itself does not time a trickling request head).
+  void StartHeaderClock(Conn* conn);
   void MarkHeadersDone(Conn* conn);           // request head complete (HTTP or upgrade)
   void OnConnDestroyed(Conn* conn);           // forgets what CheckNewConnection counted
   void EnforceHeaderTimeout(int64_t now_ms);  // Housekeeping

@@ -89,7 +89,9 @@ TEST(ServerAbuse, PendingConnectionsPerIpAreCapped) {
   ASSERT_TRUE(fourth);
   ASSERT_TRUE(fourth->WaitClosed(kWait));
   // A finished request frees its slot: a WebSocket (headers done) does not count.
-  ASSERT_TRUE(idle[0]->SendAll("tus HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // (Connection: close: an idle keep-alive connection waits for its next
+  // request head, so it counts as pending again.)
+  ASSERT_TRUE(idle[0]->SendAll("tus HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   HttpReply reply = ReadHttpReply(*idle[0], kWait);
   EXPECT_EQ(reply.status, 200);
   auto ws = WsClient::Connect(server.port(), "/ws");
@@ -124,6 +126,51 @@ TEST(ServerAbuse, SlowlorisIsClosedAfterTheHeaderTimeout) {
   EXPECT_TRUE(slow->eof());
   // A client that finishes in time is served.
   EXPECT_EQ(Http(server.port(), "GET", "/api/status").status, 200);
+}
+
+TEST(ServerAbuse, SlowlorisOnAKeepAliveConnectionIsClosedToo) {
+  TestServerOptions opts;
+  opts.server.header_timeout = std::chrono::milliseconds(1000);
+  TestServer server(opts);
+  auto conn = Socket::Connect(server.port());
+  ASSERT_TRUE(conn);
+  // A first request answered; the connection stays open (keep-alive).
+  ASSERT_TRUE(conn->SendAll("GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string leftover;
+  ASSERT_EQ(ReadHttpReply(*conn, kWait, &leftover).status, 200);
+  // The second request's head trickles in: the header timeout applies again
+  // (libwebsockets 4.1.6 alone keeps such a connection open indefinitely).
+  ASSERT_TRUE(conn->SendAll("GET /api/status HTTP/1.1\r\nX-Slow: "));
+  bool closed = false;
+  for (int i = 0; i < 300 && !closed; ++i) {
+    if (!conn->SendAll("a")) break;
+    conn->Recv(200ms);
+    closed = conn->eof();
+  }
+  EXPECT_TRUE(closed || conn->WaitClosed(kWait));
+  EXPECT_TRUE(conn->eof());
+}
+
+TEST(ServerAbuse, PipelinedKeepAliveRequestsAreNotTimedOut) {
+  TestServerOptions opts;
+  opts.server.header_timeout = std::chrono::milliseconds(500);
+  TestServer server(opts);
+  auto conn = Socket::Connect(server.port());
+  ASSERT_TRUE(conn);
+  const std::string get = "GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE(conn->SendAll(get + get + get));
+  std::string received;
+  auto count = [&] {
+    size_t n = 0;
+    for (size_t pos = 0; (pos = received.find("HTTP/1.1 200", pos)) != std::string::npos; ++pos)
+      ++n;
+    return n;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (count() < 3 && !conn->eof() && std::chrono::steady_clock::now() < deadline) {
+    received += conn->Recv(200ms);
+  }
+  EXPECT_EQ(count(), 3u) << received;
 }
 
 TEST(ServerAbuse, HeaderTimeoutDoesNotApplyOnceHeadersAreComplete) {
