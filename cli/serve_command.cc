@@ -33,6 +33,7 @@ struct ServeOptions {
   double stall_timeout_s = 60;
   double sse_heartbeat_s = 15;
   double shutdown_grace_s = 3;
+  double header_timeout_s = 10;
   bool verbose = false;
 };
 
@@ -63,6 +64,7 @@ int RunServe(ServeOptions opts) {
   opts.server.stall_timeout = Millis(opts.stall_timeout_s);
   opts.server.sse_heartbeat = Millis(opts.sse_heartbeat_s);
   opts.server.shutdown_grace = Millis(opts.shutdown_grace_s);
+  opts.server.header_timeout = Millis(opts.header_timeout_s);
   if (opts.verbose) opts.server.lws_log_level = 3;  // LLL_ERR | LLL_WARN
 
   Result<std::unique_ptr<Bus>> bus = OpenBus(opts.db, /*create_if_missing=*/true);
@@ -193,6 +195,44 @@ void RegisterServeCommand(CLI::App& app, CommandAction& action) {
   opt("--shutdown-grace", &opts->shutdown_grace_s, "TAILBUS_SHUTDOWN_GRACE",
       "How long shutdown waits for clients to take their close frames", "SECONDS")
       ->check(CLI::Range(0.0, 600.0));
+  opt("--tls-cert", &s.tls_cert, "TAILBUS_TLS_CERT",
+      "PEM certificate (chain): serve HTTPS and WSS on --listen (needs --tls-key)", "FILE");
+  opt("--tls-key", &s.tls_key, "TAILBUS_TLS_KEY", "PEM private key of --tls-cert (unencrypted)",
+      "FILE");
+  opt("--connection-rate-per-ip", &s.connection_rate_per_ip, "TAILBUS_CONNECTION_RATE_PER_IP",
+      "New connections per second from one address (HTTP 429 / close 4429 past it; 0: off)",
+      "PER_S")
+      ->check(CLI::Range(0.0, 1e9));
+  opt("--connection-burst-per-ip", &s.connection_burst_per_ip, "TAILBUS_CONNECTION_BURST_PER_IP",
+      "New connections one address may open at once after a quiet period", "N")
+      ->check(CLI::Range(1.0, 1e9));
+  opt("--publish-rate", &s.publish_rate, "TAILBUS_PUBLISH_RATE",
+      "Publishes per second per connection, WebSocket or HTTP keep-alive (429 / error "
+      "rate_limited; 0: off)",
+      "PER_S")
+      ->check(CLI::Range(0.0, 1e9));
+  opt("--publish-burst", &s.publish_burst, "TAILBUS_PUBLISH_BURST",
+      "Publishes one connection may send at once after a quiet period", "N")
+      ->check(CLI::Range(1.0, 1e9));
+  opt("--subscribe-rate", &s.subscribe_rate, "TAILBUS_SUBSCRIBE_RATE",
+      "subscribe messages per second per WebSocket (error subscribe_rate_limited; 0: off)", "PER_S")
+      ->check(CLI::Range(0.0, 1e9));
+  opt("--subscribe-burst", &s.subscribe_burst, "TAILBUS_SUBSCRIBE_BURST",
+      "subscribe messages one WebSocket may send at once after a quiet period", "N")
+      ->check(CLI::Range(1.0, 1e9));
+  opt("--rate-limit-strikes", &s.rate_limit_strikes, "TAILBUS_RATE_LIMIT_STRIKES",
+      "Close a WebSocket (1008) after this many rate-limited messages in a row (0: never)", "N");
+  opt("--header-timeout", &opts->header_timeout_s, "TAILBUS_HEADER_TIMEOUT",
+      "Close a connection that has not sent its complete request headers (and TLS handshake) "
+      "within this long",
+      "SECONDS")
+      ->check(CLI::Range(0.1, 3600.0));
+  opt("--max-pending-per-ip", &s.max_pending_per_ip, "TAILBUS_MAX_PENDING_PER_IP",
+      "Most connections from one address still sending request headers (more: closed at once)", "N")
+      ->check(CLI::PositiveNumber);
+  opt("--max-tracked-ips", &s.max_tracked_ips, "TAILBUS_MAX_TRACKED_IPS",
+      "Most addresses the connection-rate table remembers (least recent forgotten past it)", "N")
+      ->check(CLI::PositiveNumber);
   opt("--ui-dir", &s.ui_dir, "TAILBUS_UI_DIR",
       "Serve the web UI from this directory (e.g. web/) instead of the embedded copy", "DIR")
       ->check(CLI::ExistingDirectory);

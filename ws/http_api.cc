@@ -183,6 +183,9 @@ int Server::Impl::RespondNowAndClose(Conn* conn, std::string_view code, std::str
   if (lws_add_http_common_headers(conn->wsi, static_cast<unsigned>(wire::HttpStatusFor(code)),
                                   "application/json", body.size(), &p, end) ||
       !add("connection:", "close") ||
+      (code == wire::kConnectionRateLimited &&
+       !add("retry-after:", std::to_string(RetryAfterSeconds(static_cast<int64_t>(
+                                1e6 / std::max(options_.connection_rate_per_ip, 1e-6)))))) ||
       (!conn->cors_origin.empty() && !add("access-control-allow-origin:", conn->cors_origin)) ||
       lws_finalize_http_header(conn->wsi, &p, end)) {
     return -1;
@@ -243,6 +246,9 @@ int Server::Impl::OnHttpWriteable(Conn* conn) {
   const bool close = r->close_after || stopping_;
   conn->response.reset();
   if (close) return -1;
+  // Keep-alive: the next request's head is timed like the first. Started
+  // before lws looks at pipelined input, which marks it done at once.
+  StartHeaderClock(conn);
   return lws_http_transaction_completed(conn->wsi) ? -1 : 0;
 }
 
@@ -290,6 +296,11 @@ struct Handlers {
                       *length, s.options_.max_body_bytes));
     }
     c->http.content_type = Lower(Server::Impl::Header(c->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE));
+    // Over --publish-rate: the body is read and dropped, then 429 (keep-alive survives).
+    bool sustained = false;
+    if (!s.AllowPublish(c, &c->http.rate_limited_retry_s, &sustained)) {
+      c->http.rate_limited_retry_s = std::max<int64_t>(1, c->http.rate_limited_retry_s);
+    }
     c->http.post_events = true;
     c->http.expected_body = static_cast<size_t>(*length);
     c->http.body.reserve(std::min<size_t>(c->http.expected_body, 1 << 20));
@@ -430,7 +441,7 @@ struct Handlers {
     AppendJsonString(&body, s.options_.listen);
     body += ",\"event_loop\":";
     AppendJsonString(&body, s.event_loop());
-    body += "}\n";
+    body += s.tls() ? ",\"tls\":true}\n" : ",\"tls\":false}\n";
     s.Respond(c, 200, "application/json", std::move(body));
     return 0;
   }
@@ -476,11 +487,7 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
   conn->cors_origin = AllowedOrigin(Header(conn->wsi, WSI_TOKEN_ORIGIN));
 
   if (!conn->reject_code.empty()) {
-    return RespondNowAndClose(conn, conn->reject_code,
-                              conn->reject_code == wire::kTooManyConnections
-                                  ? "too many connections (--max-connections)"
-                                  : "too many connections from your address "
-                                    "(--max-connections-per-ip)");
+    return RespondNowAndClose(conn, conn->reject_code, RejectMessage(conn->reject_code));
   }
   if (stopping_)
     return RespondNowAndClose(conn, wire::kShuttingDown, "the server is shutting down");
@@ -576,7 +583,7 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
 }
 
 int Server::Impl::OnHttpBody(Conn* conn, const void* data, size_t len) {
-  if (!conn->http.post_events || data == nullptr) return 0;
+  if (!conn->http.post_events || data == nullptr || conn->http.rate_limited_retry_s > 0) return 0;
   const size_t room =
       conn->http.expected_body - std::min(conn->http.expected_body, conn->http.body.size());
   conn->http.body.append(static_cast<const char*>(data), std::min(len, room));
@@ -587,6 +594,14 @@ int Server::Impl::OnHttpBodyComplete(Conn* conn) {
   if (!conn->http.post_events) return -1;
   conn->http.post_events = false;
   conn->http.expected_body = 0;
+  if (const int64_t retry_s = conn->http.rate_limited_retry_s; retry_s > 0) {
+    RespondError(conn, wire::kRateLimited,
+                 fmt::format("more than {} publishes per second on this connection "
+                             "(--publish-rate); nothing was appended; retry in {} s",
+                             options_.publish_rate, retry_s),
+                 {}, {}, {{"retry-after", std::to_string(retry_s)}});
+    return 0;
+  }
   const std::string& ct = conn->http.content_type;
   const bool ndjson = ct.rfind("application/x-ndjson", 0) == 0 ||
                       ct.rfind("application/ndjson", 0) == 0 ||

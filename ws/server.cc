@@ -16,6 +16,7 @@
 #include "ws/event_loop.h"
 #include "ws/frames.h"
 #include "ws/server_internal.h"
+#include "ws/tls.h"
 #include "ws/wire.h"
 
 namespace tailbus::ws {
@@ -157,6 +158,17 @@ Result<std::unique_ptr<Server>> Server::Create(Bus& bus, ServerOptions options) 
       options.idle_timeout_s > 65535) {
     return Status::InvalidArgument("need 0 < ping interval < idle timeout <= 65535 s");
   }
+  if (options.connection_rate_per_ip < 0 || options.publish_rate < 0 ||
+      options.subscribe_rate < 0 || options.connection_burst_per_ip < 1 ||
+      options.publish_burst < 1 || options.subscribe_burst < 1) {
+    return Status::InvalidArgument("rates must be >= 0 (0: off) and bursts >= 1");
+  }
+  if (options.header_timeout.count() <= 0 || options.max_pending_per_ip == 0 ||
+      options.max_tracked_ips == 0) {
+    return Status::InvalidArgument(
+        "header timeout, max pending per IP and max tracked IPs must be positive");
+  }
+  TAILBUS_RETURN_IF_ERROR(CheckTlsFiles(options.tls_cert, options.tls_key));
   auto impl = std::make_unique<Impl>(bus, std::move(options), std::move(*address));
   TAILBUS_RETURN_IF_ERROR(impl->Create());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -171,13 +183,19 @@ std::string Server::base_url() const {
   const ListenAddress& a = impl_->address();
   std::string host = a.host == "0.0.0.0" ? "127.0.0.1" : a.host;
   if (a.ipv6) host = "[" + (host == "::" ? std::string("::1") : host) + "]";
-  return fmt::format("http://{}:{}", host, impl_->port());
+  return fmt::format("{}://{}:{}", tls() ? "https" : "http", host, impl_->port());
 }
+
+bool Server::tls() const { return impl_->tls(); }
 
 // ---- Impl: creation and the loop ----------------------------------------------
 
 Server::Impl::Impl(Bus& bus, ServerOptions options, ListenAddress address)
-    : bus_(bus), options_(std::move(options)), address_(std::move(address)) {}
+    : bus_(bus),
+      options_(std::move(options)),
+      address_(std::move(address)),
+      connection_rate_(RateLimit{options_.connection_rate_per_ip, options_.connection_burst_per_ip},
+                       options_.max_tracked_ips) {}
 
 Server::Impl::~Impl() {
   if (mailbox_) mailbox_->Detach();
@@ -216,6 +234,7 @@ Status Server::Impl::Create() {
   info.pt_serv_buf_size = kServiceBufferSize;
   info.max_http_header_data = kMaxHeaderBytes;
   info.count_threads = 1;
+  if (tls()) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   const std::string& loop = options_.event_loop;
   if (loop != "auto" && loop != "epoll" && loop != "poll") {
     return Status::InvalidArgument("event loop must be auto, epoll or poll, got \"" + loop + "\"");
@@ -256,6 +275,18 @@ Status Server::Impl::Create() {
   vinfo.server_string = "tailbus/" TAILBUS_VERSION;
   vinfo.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_VALIDATE_UTF8;
   if (!address_.ipv6) vinfo.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  // lws drops a connection holding a header table unused for this long; keep
+  // it past --header-timeout so that ours (EnforceHeaderTimeout) is the limit.
+  vinfo.timeout_secs_ah_idle =
+      static_cast<unsigned>(
+          std::chrono::duration_cast<std::chrono::seconds>(options_.header_timeout).count()) +
+      2;
+  if (tls()) {
+    // HTTPS and WSS only: a plain-text request fails the TLS handshake.
+    vinfo.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    vinfo.ssl_cert_filepath = options_.tls_cert.c_str();
+    vinfo.ssl_private_key_filepath = options_.tls_key.c_str();
+  }
   vhost_ = lws_create_vhost(context_, &vinfo);
   if (vhost_ == nullptr) {
     return Status::IoError(
@@ -338,6 +369,19 @@ int Server::Impl::Callback(lws* wsi, lws_callback_reasons reason, void* user, vo
       break;
   }
   Conn* conn = ConnOf(wsi);
+  if (conn != nullptr && conn->headers_pending) {
+    switch (reason) {
+      case LWS_CALLBACK_HTTP:
+      case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+      case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+      case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+      case LWS_CALLBACK_ESTABLISHED:
+        MarkHeadersDone(conn);  // the request head is complete
+        break;
+      default:
+        break;
+    }
+  }
   switch (reason) {
     case LWS_CALLBACK_HTTP:
       return conn ? OnHttpRequest(conn, static_cast<const char*>(in)) : -1;
@@ -393,11 +437,14 @@ int Server::Impl::OnAccept(int fd) {
     metrics_.CountRejected(wire::kTooManyConnections);
     return 1;  // too many even to explain: drop the TCP connection
   }
-  pending_reject_ = {};
+  std::optional<std::string_view> abuse = CheckNewConnection(ip);
+  if (!abuse) return 1;      // too many half-open requests from this address: drop at once
+  pending_reject_ = *abuse;  // "" or connection_rate_limited (admitted only to be told so)
   auto it = per_ip_.find(ip);
-  if (admitted_ >= options_.max_connections) {
+  if (pending_reject_.empty() && admitted_ >= options_.max_connections) {
     pending_reject_ = wire::kTooManyConnections;
-  } else if (it != per_ip_.end() && it->second >= options_.max_connections_per_ip) {
+  } else if (pending_reject_.empty() && it != per_ip_.end() &&
+             it->second >= options_.max_connections_per_ip) {
     pending_reject_ = wire::kTooManyConnectionsPerIp;
   }
   pending_accept_ = true;
@@ -424,6 +471,7 @@ void Server::Impl::OnWsiCreate(lws* wsi) {
     ++metrics_.connections_rejected;
     metrics_.CountRejected(conn->reject_code);
   }
+  StartHeaderClock(conn.get());
   by_wsi_[wsi] = conn.get();
   const uint64_t id = conn->id;
   conns_.emplace(id, std::move(conn));
@@ -453,6 +501,7 @@ void Server::Impl::OnWsiDestroy(lws* wsi) {
     sse_conns_.erase(conn);
   }
   waiting_.erase(conn);
+  OnConnDestroyed(conn);
   if (conn->counted) {
     --admitted_;
     auto it = per_ip_.find(conn->peer_ip);
@@ -661,6 +710,7 @@ void Server::Impl::OnHousekeeping(lws_sorted_usec_list_t* sul) {
 
 void Server::Impl::Housekeeping() {
   const int64_t now = Now();
+  EnforceHeaderTimeout(now);
   std::vector<Conn*> stalled;
   for (Conn* conn : waiting_) {
     if (now - conn->waiting_since_ms >= options_.stall_timeout.count()) stalled.push_back(conn);

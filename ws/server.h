@@ -101,6 +101,40 @@ struct ServerOptions {
   std::string event_loop = "auto";
   // libwebsockets log level bits (LLL_ERR | LLL_WARN = 3).
   int lws_log_level = 1;
+  // ---- TLS (docs/SECURITY.md "TLS") ----
+  // PEM certificate (chain) and private key files; both or neither. Set:
+  // HTTPS and WSS on the listening port, and nothing in plain text there.
+  std::string tls_cert;
+  std::string tls_key;
+
+  // ---- abuse limits (docs/SECURITY.md "Abuse limits") ----
+  // A rate of 0 disables that limit. Buckets start full and refill steadily.
+  // New connections per second from one client IP (429 / 4429 past it).
+  double connection_rate_per_ip = 200;
+  // How many connections one IP may open at once after a quiet period.
+  double connection_burst_per_ip = 1'000;
+  // Publishes per second per connection (WebSocket publish and message, HTTP
+  // POST /api/events on a keep-alive connection), whatever their size.
+  double publish_rate = 1'000;
+  // Publishes one connection may send at once after a quiet period.
+  double publish_burst = 2'000;
+  // subscribe messages per second per WebSocket connection.
+  double subscribe_rate = 5;
+  // subscribe messages one connection may send at once after a quiet period.
+  double subscribe_burst = 20;
+  // Rate-limited WebSocket messages in a row after which the connection is
+  // closed with 1008 (0: never close, only reject).
+  uint32_t rate_limit_strikes = 20;
+  // A connection that has not completed its request headers (and the TLS
+  // handshake) this long after it was accepted is closed.
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
+  // Most connections from one IP still sending their request headers; a new
+  // TCP connection past it is closed at once.
+  size_t max_pending_per_ip = 64;
+  // Most client IPs whose connection rate is tracked (least recently seen
+  // forgotten past it): bounds the table's memory under a flood of addresses.
+  size_t max_tracked_ips = 65'536;
+
   // Serve the web UI's files from this directory instead of the copy embedded
   // in the binary (for working on web/ without rebuilding). Empty: embedded.
   std::string ui_dir;
@@ -128,8 +162,10 @@ class Server {
 
   // The bound port (useful with port 0).
   int port() const;
-  // "http://HOST:PORT".
+  // "http://HOST:PORT", or "https://HOST:PORT" with TLS.
   std::string base_url() const;
+  // True when serving HTTPS / WSS (tls_cert and tls_key were given).
+  bool tls() const;
   // The event loop in use: "epoll" or "poll".
   const char* event_loop() const;
 

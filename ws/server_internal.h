@@ -28,6 +28,7 @@
 #include "core/filter.h"
 #include "ws/metrics.h"
 #include "ws/query.h"
+#include "ws/rate_limit.h"
 #include "ws/server.h"
 
 namespace tailbus::ws {
@@ -140,8 +141,9 @@ struct HttpRequest {
   std::string content_type;
   std::string body;
   size_t expected_body = 0;
-  bool post_events = false;  // the body is for POST /api/events
-  bool awaiting = false;     // waiting for a commit or a delete
+  bool post_events = false;          // the body is for POST /api/events
+  bool awaiting = false;             // waiting for a commit or a delete
+  int64_t rate_limited_retry_s = 0;  // > 0: over --publish-rate; body discarded, then 429
 };
 
 // A timer that knows its connection (the sul must stay the first member).
@@ -157,6 +159,12 @@ struct Conn {
   std::string peer_ip;
   bool counted = false;          // holds a slot in the connection limits
   std::string_view reject_code;  // non-empty: over a connection limit
+  // Abuse limits (abuse.cc): headers not complete yet (counted per IP and
+  // watched by the header timeout), and the per-connection message buckets.
+  bool headers_pending = false;
+  int64_t headers_since_ms = 0;  // accept, or the end of the previous response
+  MessageLimiter publish_limiter;
+  MessageLimiter subscribe_limiter;
   ConnKind kind = ConnKind::kNew;
   std::string cors_origin;  // Access-Control-Allow-Origin for this request ("" none)
 
@@ -223,6 +231,7 @@ class Server::Impl {
   int port() const { return port_; }
   const char* event_loop() const { return ev_loop_ != nullptr ? "epoll" : "poll"; }
   const ListenAddress& address() const { return address_; }
+  bool tls() const { return !options_.tls_cert.empty(); }
 
   // The lws protocol callback (static trampoline in server.cc).
   int Callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len);
@@ -295,6 +304,23 @@ class Server::Impl {
   void ArmWindow(Conn* conn, int64_t delay_ms);
   static void OnWindowTimer(lws_sorted_usec_list_t* sul);
 
+  // ---- abuse.cc: limits past the connection counts --------------------------
+  // At accept, after the connection-count checks: "" to admit, a wire code to
+  // admit and refuse with (429 / 4429), or nullopt to drop the TCP connection.
+  std::optional<std::string_view> CheckNewConnection(const std::string& ip);
+  // Starts the header clock: at accept, and after each response on a
+  // keep-alive connection (lws itself does not time a trickling request head).
+  void StartHeaderClock(Conn* conn);
+  void MarkHeadersDone(Conn* conn);           // request head complete (HTTP or upgrade)
+  void OnConnDestroyed(Conn* conn);           // forgets what CheckNewConnection counted
+  void EnforceHeaderTimeout(int64_t now_ms);  // Housekeeping
+  // The message why a connection was refused (reject_code).
+  static std::string_view RejectMessage(std::string_view code);
+  // A publish on `conn`: true to accept it. false: `*retry_after_s` is set and
+  // `*close` says the client kept sending past the limit (WebSocket: close 1008).
+  bool AllowPublish(Conn* conn, int64_t* retry_after_s, bool* close);
+  bool AllowSubscribe(Conn* conn, int64_t* retry_after_s, bool* close);
+
   // ---- sse.cc --------------------------------------------------------------
   int StartSse(Conn* conn, std::optional<std::string> session, const QueryArgs& args);
   int OnSseWriteable(Conn* conn);
@@ -329,6 +355,10 @@ class Server::Impl {
   std::unordered_set<Conn*> sse_conns_;  // heartbeats
   std::unordered_set<Conn*> waiting_;    // data due, WRITEABLE not seen (stall watch)
   bool stopping_ = false;
+  // abuse.cc
+  IpRateLimiter connection_rate_;
+  std::unordered_map<std::string, size_t> pending_per_ip_;  // headers not complete
+  std::unordered_set<Conn*> headers_pending_;
 
  private:
   lws_context* context_ = nullptr;

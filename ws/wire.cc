@@ -10,6 +10,8 @@ constexpr std::array kCloseCodes = {
     CloseCodeInfo{kCloseGoingAway, "the server is shutting down; reconnect later and resume"},
     CloseCodeInfo{kCloseProtocolError, "malformed WebSocket framing"},
     CloseCodeInfo{kCloseInvalidPayload, "a text frame that is not valid UTF-8"},
+    CloseCodeInfo{kClosePolicyViolation,
+                  "kept sending past a rate limit after --rate-limit-strikes rejections in a row"},
     CloseCodeInfo{kCloseMessageTooBig, "an incoming message exceeded --max-message-bytes"},
     CloseCodeInfo{kCloseInternalError, "the log could not be read; reconnect and resume"},
     CloseCodeInfo{kCloseBadRequest, "bad path or query parameter at connect"},
@@ -19,7 +21,9 @@ constexpr std::array kCloseCodes = {
                   "the client did not read for --stall-timeout while data was pending"},
     CloseCodeInfo{kCloseResetRequired,
                   "strict=1 and the requested position cannot be served (epoch or eviction)"},
-    CloseCodeInfo{kCloseTooManyConnections, "a connection or subscriber limit was reached"},
+    CloseCodeInfo{kCloseTooManyConnections,
+                  "refused at connect: a connection, connection-rate or subscriber limit "
+                  "(the error frame names which)"},
 };
 
 constexpr std::array kErrorCodes = {
@@ -44,6 +48,17 @@ constexpr std::array kErrorCodes = {
     ErrorCodeInfo{kOriginNotAllowed, 403, "the Origin header is not allowed"},
     ErrorCodeInfo{kTooManyConnections, 503, "--max-connections reached"},
     ErrorCodeInfo{kTooManyConnectionsPerIp, 429, "--max-connections-per-ip reached"},
+    ErrorCodeInfo{kConnectionRateLimited, 429,
+                  "--connection-rate-per-ip reached; Retry-After says when to retry"},
+    ErrorCodeInfo{kRateLimited, 429,
+                  "--publish-rate reached on this connection; nothing appended; Retry-After"},
+    ErrorCodeInfo{kSubscribeRateLimited, 0,
+                  "--subscribe-rate reached; the previous subscription stays"},
+    ErrorCodeInfo{kTooManyPendingConnections, 0,
+                  "--max-pending-per-ip reached: TCP closed at once (metric reason only)"},
+    ErrorCodeInfo{kHeaderTimeout, 0,
+                  "request headers not complete within --header-timeout: closed (metric reason "
+                  "only)"},
     ErrorCodeInfo{kTooManySubscribers, 429, "--max-clients-per-session reached for this session"},
     ErrorCodeInfo{kOverloaded, 503, "the append queue is full; retry later"},
     ErrorCodeInfo{kUnavailable, 503, "the log cannot write (disk full, I/O error, closed)"},

@@ -23,6 +23,7 @@ enum CloseCode : uint16_t {
   kCloseGoingAway = 1001,           // the server is shutting down; reconnect and resume later
   kCloseProtocolError = 1002,       // malformed WebSocket framing (sent by libwebsockets)
   kCloseInvalidPayload = 1007,      // a text frame that is not valid UTF-8 (libwebsockets)
+  kClosePolicyViolation = 1008,     // kept sending past a rate limit (--rate-limit-strikes)
   kCloseMessageTooBig = 1009,       // an incoming message exceeded --max-message-bytes
   kCloseInternalError = 1011,       // the log could not be read; reconnect and resume
   kCloseBadRequest = 4400,          // bad path or query parameter at connect (see the error frame)
@@ -30,7 +31,8 @@ enum CloseCode : uint16_t {
   kCloseNotFound = 4404,            // no WebSocket endpoint at this path
   kCloseStalled = 4408,             // did not read for --stall-timeout while data was pending
   kCloseResetRequired = 4409,       // strict=1 and the requested position cannot be served
-  kCloseTooManyConnections = 4429,  // a connection or subscriber limit was reached
+  kCloseTooManyConnections = 4429,  // refused at connect: a connection, connection-rate or
+                                    // subscriber limit (the error frame names which)
 };
 
 struct CloseCodeInfo {
@@ -68,6 +70,11 @@ inline constexpr std::string_view kOffsetAhead = "offset_ahead";
 inline constexpr std::string_view kOriginNotAllowed = "origin_not_allowed";
 inline constexpr std::string_view kTooManyConnections = "too_many_connections";
 inline constexpr std::string_view kTooManyConnectionsPerIp = "too_many_connections_per_ip";
+inline constexpr std::string_view kConnectionRateLimited = "connection_rate_limited";
+inline constexpr std::string_view kRateLimited = "rate_limited";
+inline constexpr std::string_view kSubscribeRateLimited = "subscribe_rate_limited";
+inline constexpr std::string_view kTooManyPendingConnections = "too_many_pending_connections";
+inline constexpr std::string_view kHeaderTimeout = "header_timeout";
 inline constexpr std::string_view kTooManySubscribers = "too_many_subscribers";
 inline constexpr std::string_view kOverloaded = "overloaded";
 inline constexpr std::string_view kUnavailable = "unavailable";

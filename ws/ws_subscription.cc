@@ -84,11 +84,27 @@ struct Messages {
     const std::string_view t(type->value.GetString(), type->value.GetStringLength());
     if (t == "ping") {
       s.EnqueueControl(c, "", PongFrame());
-    } else if (t == "publish") {
-      Publish(doc, rid);
-    } else if (t == "message") {
-      ChatMessage(doc, rid);
+    } else if (t == "publish" || t == "message") {
+      if (!UnderLimit(&Server::Impl::AllowPublish, wire::kRateLimited,
+                      fmt::format("more than {} publishes per second (--publish-rate); nothing "
+                                  "was appended",
+                                  s.options_.publish_rate),
+                      rid)) {
+        return;
+      }
+      if (t == "publish") {
+        Publish(doc, rid);
+      } else {
+        ChatMessage(doc, rid);
+      }
     } else if (t == "subscribe") {
+      if (!UnderLimit(&Server::Impl::AllowSubscribe, wire::kSubscribeRateLimited,
+                      fmt::format("more than {} subscribe messages per second (--subscribe-rate); "
+                                  "the previous subscription stays",
+                                  s.options_.subscribe_rate),
+                      rid)) {
+        return;
+      }
       Subscribe(doc, rid);
     } else {
       Error(wire::kUnknownType,
@@ -97,6 +113,18 @@ struct Messages {
                         t.substr(0, 64)),
             rid);
     }
+  }
+
+  // Rate limits (abuse.cc): an error frame carrying the request id; after
+  // --rate-limit-strikes rejections in a row, the error and close 1008.
+  bool UnderLimit(bool (Server::Impl::*allow)(Conn*, int64_t*, bool*), std::string_view code,
+                  const std::string& what, const std::string& rid) {
+    int64_t retry_s = 0;
+    bool sustained = false;
+    if ((s.*allow)(c, &retry_s, &sustained)) return true;
+    Error(code, fmt::format("{}; retry in {} s", what, retry_s), rid);
+    if (sustained) s.CloseAfterControl(c, wire::kClosePolicyViolation, code);
+    return false;
   }
 
   void Error(std::string_view code, std::string_view message, std::string_view rid,
@@ -391,10 +419,7 @@ int Server::Impl::OnWsEstablished(Conn* conn) {
   conn->last_rx_ms = Now();
   ++ws_open_;
   if (!conn->reject_code.empty()) {
-    FailSubscriber(conn, conn->reject_code,
-                   conn->reject_code == wire::kTooManyConnections
-                       ? "too many connections (--max-connections)"
-                       : "too many connections from your address (--max-connections-per-ip)",
+    FailSubscriber(conn, conn->reject_code, RejectMessage(conn->reject_code),
                    wire::kCloseTooManyConnections);
     return 0;
   }

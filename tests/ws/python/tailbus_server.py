@@ -46,7 +46,7 @@ def check(condition, message):
 class Server:
     """`tailbus serve --listen 127.0.0.1:0` in a temporary directory."""
 
-    def __init__(self, binary, *extra_args, db=None):
+    def __init__(self, binary, *extra_args, db=None, ssl_context=None):
         self.dir = tempfile.mkdtemp(prefix="tailbus-py-")
         self.db = db or os.path.join(self.dir, "t.db")
         self.stderr_path = os.path.join(self.dir, "stderr.log")
@@ -58,17 +58,19 @@ class Server:
         _servers.append(self.proc)
         deadline = time.monotonic() + 30
         self.port = None
+        self.ssl_context = ssl_context  # for https:// (--tls-cert)
+        scheme = "http"
         while time.monotonic() < deadline and self.port is None:
             if self.proc.poll() is not None:
                 fail(f"tailbus serve exited with {self.proc.returncode}: {self.log()}")
-            match = re.search(r"serving http://127\.0\.0\.1:(\d+)", self.log())
+            match = re.search(r"serving (https?)://127\.0\.0\.1:(\d+)", self.log())
             if match:
-                self.port = int(match.group(1))
+                scheme, self.port = match.group(1), int(match.group(2))
             else:
                 time.sleep(0.05)
         check(self.port is not None, f"no start-up line within 30 s: {self.log()}")
-        self.http_url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.http_url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{'wss' if scheme == 'https' else 'ws'}://127.0.0.1:{self.port}"
 
     def log(self):
         with open(self.stderr_path) as f:
@@ -83,7 +85,7 @@ class Server:
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(req, timeout=20) as resp:
+            with urllib.request.urlopen(req, timeout=20, context=self.ssl_context) as resp:
                 status, text = resp.status, resp.read().decode()
         except urllib.error.HTTPError as e:
             status, text = e.code, e.read().decode()
