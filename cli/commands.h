@@ -30,6 +30,7 @@ void RegisterStatsCommand(CLI::App& app, CommandAction& action);     // stats_co
 void RegisterExportCommand(CLI::App& app, CommandAction& action);    // export_import_command.cc
 void RegisterImportCommand(CLI::App& app, CommandAction& action);    // export_import_command.cc
 void RegisterDemoCommand(CLI::App& app, CommandAction& action);      // demo_command.cc
+void RegisterTokenCommand(CLI::App& app, CommandAction& action);     // token_command.cc
 
 // Server mode (written separately).
 void RegisterServeCommand(CLI::App& app, CommandAction& action);  // serve_command.cc

@@ -60,6 +60,7 @@ int Main(int argc, char** argv) {
   RegisterExportCommand(app, action);
   RegisterImportCommand(app, action);
   RegisterDemoCommand(app, action);
+  RegisterTokenCommand(app, action);
 
   // Server mode: serve_command.cc and tail_command.cc register here, one line each.
   // (signatures in commands.h)

@@ -14,12 +14,14 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/secret_file.h"
 #include "ws/query.h"
 #include "ws/server.h"
 
@@ -29,7 +31,8 @@ namespace {
 struct ServeOptions {
   std::string db;
   ws::ServerOptions server;
-  std::string cors_origins;
+  std::string allowed_origins;
+  std::string auth_secret_file;
   double stall_timeout_s = 60;
   double sse_heartbeat_s = 15;
   double shutdown_grace_s = 3;
@@ -60,7 +63,16 @@ int RunServe(ServeOptions opts) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   RaiseFileLimit();
 
-  opts.server.cors_origins = ws::SplitList(opts.cors_origins);
+  if (opts.allowed_origins.empty()) {
+    // The flag's old name's variable (--cors-origins is an alias of the flag).
+    if (const char* old = std::getenv("TAILBUS_CORS_ORIGINS")) opts.allowed_origins = old;
+  }
+  opts.server.allowed_origins = ws::SplitList(opts.allowed_origins);
+  if (!opts.auth_secret_file.empty()) {
+    Result<std::string> secret = ReadSecretFile(opts.auth_secret_file);
+    if (!secret.ok()) return Fail(secret.status().message(), kExitUsage);
+    opts.server.auth_secret = std::move(*secret);
+  }
   opts.server.stall_timeout = Millis(opts.stall_timeout_s);
   opts.server.sse_heartbeat = Millis(opts.sse_heartbeat_s);
   opts.server.shutdown_grace = Millis(opts.shutdown_grace_s);
@@ -99,9 +111,10 @@ int RunServe(ServeOptions opts) {
   const std::string url = srv.base_url();
   std::string ws_url = url;
   ws_url.replace(0, 4, "ws");
-  std::fprintf(stderr, "tailbus %s serving %s (WebSocket %s/ws) db=%s epoch=%s head=%lld\n",
+  std::fprintf(stderr, "tailbus %s serving %s (WebSocket %s/ws) db=%s epoch=%s head=%lld auth=%s\n",
                TAILBUS_VERSION, url.c_str(), ws_url.c_str(), opts.db.c_str(),
-               (*bus)->epoch().c_str(), static_cast<long long>((*bus)->head()));
+               (*bus)->epoch().c_str(), static_cast<long long>((*bus)->head()),
+               opts.server.auth_secret.empty() ? "off" : "tokens");
   std::fflush(stderr);
 
   Status st = srv.Run();  // returns after RequestStop() and the graceful shutdown
@@ -189,9 +202,17 @@ void RegisterServeCommand(CLI::App& app, CommandAction& action) {
   opt("--max-frame-bytes", &s.max_frame_bytes, "TAILBUS_MAX_FRAME_BYTES",
       "About the most event bytes in one frame (one event is always sent whole)", "BYTES")
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
-  opt("--cors-origins", &opts->cors_origins, "TAILBUS_CORS_ORIGINS",
-      "Comma-separated allowed origins, or '*' (default: any on loopback, none otherwise)",
+  opt("--allowed-origins,--cors-origins", &opts->allowed_origins, "TAILBUS_ALLOWED_ORIGINS",
+      "Browser origins allowed for CORS and WebSocket upgrades: comma-separated exact origins, "
+      "or '*' (default: any on loopback, same-origin only otherwise)",
       "ORIGINS");
+  opt("--auth-secret-file", &opts->auth_secret_file, "TAILBUS_AUTH_SECRET_FILE",
+      "Require access tokens signed with the secret in this file (>= 32 bytes; mint them with "
+      "'tailbus token'); GET /api/status and the UI's files stay public",
+      "FILE");
+  cmd->add_flag("--insecure-no-auth", s.insecure_no_auth,
+                "Allow listening on a non-loopback address without --auth-secret-file")
+      ->envname("TAILBUS_INSECURE_NO_AUTH");
   opt("--shutdown-grace", &opts->shutdown_grace_s, "TAILBUS_SHUTDOWN_GRACE",
       "How long shutdown waits for clients to take their close frames", "SECONDS")
       ->check(CLI::Range(0.0, 600.0));

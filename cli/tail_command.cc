@@ -65,6 +65,7 @@ struct TailOptions {
   std::string filter;
   std::optional<int64_t> after;
   int batch_size = 0;  // 0: the server's default
+  std::string token;   // sent as "Authorization: Bearer …" (never logged)
   OutputFormat format = OutputFormat::kAuto;
   ColorMode color = ColorMode::kAuto;
 };
@@ -278,6 +279,7 @@ class Tail {
     WsClientOptions options;
     options.ping_interval_seconds = 20;
     options.idle_hangup_seconds = 50;
+    if (!opts_.token.empty()) options.headers.push_back("Authorization: Bearer " + opts_.token);
     Result<std::unique_ptr<WsClient>> started = WsClient::StartConnect(group_, url, options);
     if (!started.ok()) return {true, started.status().message()};
     WsClient& client = **started;
@@ -324,10 +326,11 @@ class Tail {
     if (info.has_value() && info->received_close_frame) {
       end.why = fmt::format("the server closed the connection ({}{})", info->code,
                             info->reason.empty() ? "" : ": " + info->reason);
-      // Bad request, forbidden origin, no such endpoint, policy: a retry
-      // would be refused the same way.
+      // Bad request, origin not allowed, no valid token, token without the
+      // right, no such endpoint, policy: a retry would be refused the same way.
       int c = info->code;
-      end.fatal = c == 4400 || c == 4403 || c == 4404 || c == 1008 || c == 1003;
+      end.fatal =
+          c == 4400 || c == 4003 || c == 4401 || c == 4403 || c == 4404 || c == 1008 || c == 1003;
     } else {
       end.why = "connection lost (" +
                 (info.has_value() && !info->error.empty() ? info->error : std::string("closed")) +
@@ -544,6 +547,10 @@ void RegisterTailCommand(CLI::App& app, CommandAction& action) {
                   "Most events per frame the server sends (1-1000; default: the server's)")
       ->type_name("N")
       ->check(CLI::Range(1, 1000));
+  cmd->add_option("--token", opts->token,
+                  "Access token for a server with --auth-secret-file (see 'tailbus token')")
+      ->type_name("TOKEN")
+      ->envname("TAILBUS_TOKEN");
   AddFormatOption(cmd, &opts->format, /*allow_auto=*/true);
   AddColorOption(cmd, &opts->color);
   cmd->callback([opts, &action] {

@@ -46,11 +46,17 @@ function showBanner(message) {
   banner.hidden = false;
 }
 
-function authMessage(status) {
-  const hint = token
-    ? 'The token in this page’s address (?token=…) was not accepted.'
-    : 'This server requires an access token: open this page as …/?token=YOUR_TOKEN.';
-  return h('span', null, h('strong', null, status === 403 ? 'Access denied (403 Forbidden). ' : 'Not authorised (401 Unauthorized). '), hint);
+function authMessage(status, message) {
+  let hint;
+  if (status === 403) {
+    hint = 'The token in this page’s address does not allow this view (it needs the "subscribe" scope and sessions ["*"] for the live feed, or the session for a session page).';
+  } else {
+    hint = token
+      ? 'The token in this page’s address (?token=…) was not accepted (expired or not signed with this server’s secret).'
+      : 'This server requires an access token: open this page as …/?token=YOUR_TOKEN (mint one with `tailbus token`).';
+  }
+  const why = message ? ` Server: ${message}.` : '';
+  return h('span', null, h('strong', null, status === 403 ? 'Access denied (403 Forbidden). ' : 'Not authorised (401 Unauthorized). '), hint, why);
 }
 
 async function start() {
@@ -73,16 +79,18 @@ async function start() {
   store.controls = initialControls;
   const statusBar = startStatusBar({ connection });
 
-  onAuthProblem(({ status }) => showBanner(authMessage(status)));
+  onAuthProblem(({ status, message }) => showBanner(authMessage(status, message)));
   let lastServerError = '';
   connection.on('error', (err) => {
-    if (err.closeCode === 4401) reportAuthProblem({ status: 401 });
+    // The error frame before the close says why (e.g. "token: expired").
+    if (err.closeCode === 4401) reportAuthProblem({ status: 401, message: lastServerError || err.message });
+    else if (err.closeCode === 4403) reportAuthProblem({ status: 403, message: lastServerError || err.message });
     else if (err.code && !err.closeCode) lastServerError = err.message; // e.g. a refused filter, before a 4400 close
   });
   connection.on('status', (s) => {
-    if (s.state === 'closed' && s.code && s.code !== 4401 && !banner.textContent) {
-      const why = s.code === 4403
-        ? 'this page’s origin is not allowed (--cors-origins) or access was denied'
+    if (s.state === 'closed' && s.code && s.code !== 4401 && s.code !== 4403 && !banner.textContent) {
+      const why = s.code === 4003
+        ? 'this page’s origin is not allowed (--allowed-origins)'
         : lastServerError || s.reason || 'no reason given';
       showBanner(h('span', null, h('strong', null, `Disconnected (close code ${s.code}). `), `The server refused the connection: ${why}. Reload the page to try again.`));
     }

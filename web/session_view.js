@@ -1,7 +1,7 @@
 // One session: its timeline (live while the session is active) and a replay.
 // Data: a session-bound subscription (/ws/events/{id}, after=0): the whole
 // retained history, then live events.
-import { ApiError, getSession, token, wsBase } from './api.js';
+import { ApiError, getSession, reportAuthProblem, token, wsBase } from './api.js';
 import { clear, h, uid } from './dom.js';
 import { eventTime, formatAgo, formatClock, formatDuration, formatInt } from './format.js';
 import { ReplayController, SPEEDS } from './replay.js';
@@ -186,6 +186,15 @@ export function mountSession(container, { sessionId, route }) {
 
   // ---- data ----
   const conn = connect({ url: wsBase, sessionId, after: 0, token });
+  let lastServerError = '';
+  conn.on('error', (err) => {
+    // A refused token closes the stream for good (4401/4403): say so in the banner.
+    if (err.closeCode === 4401 || err.closeCode === 4403) {
+      reportAuthProblem({ status: err.closeCode - 4000, message: lastServerError || err.message });
+    } else if (err.code && !err.closeCode) {
+      lastServerError = err.message;
+    }
+  });
   conn.on('status', (s) => {
     connState = s.state;
     renderSummary();

@@ -21,14 +21,17 @@
 // implementation: connect({ url, WebSocket: (await import('ws')).WebSocket }).
 
 /**
- * Close codes after which reconnecting cannot help (docs/PROTOCOL.md): 4400 bad
- * path or query parameter (e.g. an invalid filter), 4401 unauthorised, 4403
- * origin not allowed, 4404 no such endpoint, 4409 reset required (strict=1).
- * Every other code (1001 shutdown, 1006 dropped, 1011, 4408 stalled, 4429 too
- * many connections, …) is retried with backoff.
+ * Close codes after which reconnecting cannot help (docs/PROTOCOL.md): 4003
+ * origin not allowed (--allowed-origins), 4400 bad path or query parameter (e.g.
+ * an invalid filter), 4401 no valid token (missing, forged or expired: get a new
+ * one), 4403 the token does not allow this (scope or session), 4404 no such
+ * endpoint, 4409 reset required (strict=1). Every other code (1001 shutdown,
+ * 1006 dropped, 1011, 4408 stalled, 4429 too many connections, …) is retried
+ * with backoff.
  */
-export const FATAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4409]);
+export const FATAL_CLOSE_CODES = new Set([4003, 4400, 4401, 4403, 4404, 4409]);
 const CLOSE_CODE_NAMES = {
+  4003: 'origin_not_allowed',
   4400: 'bad_request',
   4401: 'unauthorized',
   4403: 'forbidden',

@@ -144,6 +144,43 @@ Route Match(std::string_view path) {
   return r;
 }
 
+// What a route needs with access control on (ws/auth.h); nullopt when the
+// method is not served there (the request gets 405 without a token check).
+std::optional<Requirement> NeedFor(const Route& r, int method, const QueryArgs& args) {
+  const bool get = method == LWSHUMETH_GET;
+  auto read = [](std::optional<std::string> session) {
+    return Requirement{Requirement::kRead, std::move(session)};
+  };
+  switch (r.kind) {
+    case Route::kIndex:
+      return get ? std::optional(Requirement{Requirement::kAnyToken, {}}) : std::nullopt;
+    case Route::kEvents:
+      if (method == LWSHUMETH_POST) return Requirement{Requirement::kPublish, {}};
+      return get ? std::optional(read(std::nullopt)) : std::nullopt;
+    case Route::kSessions:
+      return get ? std::optional(read(std::nullopt)) : std::nullopt;
+    case Route::kSession:
+      if (method == LWSHUMETH_DELETE) return Requirement{Requirement::kAdmin, r.session};
+      return get ? std::optional(read(r.session)) : std::nullopt;
+    case Route::kSessionEvents:
+    case Route::kSessionStream:
+      return get ? std::optional(read(r.session)) : std::nullopt;
+    case Route::kStream: {
+      if (!get) return std::nullopt;
+      std::optional<std::string_view> sid = args.Get("session_id");
+      return read(sid ? std::optional<std::string>(*sid) : std::nullopt);
+    }
+    case Route::kWsMetrics:
+    case Route::kMetrics:
+      return get ? std::optional(Requirement{Requirement::kAllSessions, {}}) : std::nullopt;
+    case Route::kStatus:
+    case Route::kWsEndpoint:
+    case Route::kNone:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 // ---- responses -------------------------------------------------------------------
@@ -168,7 +205,8 @@ void Server::Impl::RespondError(Conn* conn, std::string_view code, std::string_v
           HttpErrorBody(code, message, details, extra_members), std::move(headers));
 }
 
-int Server::Impl::RespondNowAndClose(Conn* conn, std::string_view code, std::string_view message) {
+int Server::Impl::RespondNowAndClose(Conn* conn, std::string_view code, std::string_view message,
+                                     Headers headers) {
   metrics_.CountRejected(code);
   const std::string body = HttpErrorBody(code, message);
   std::string buf(LWS_PRE + 1024 + body.size(), '\0');
@@ -186,10 +224,13 @@ int Server::Impl::RespondNowAndClose(Conn* conn, std::string_view code, std::str
       (code == wire::kConnectionRateLimited &&
        !add("retry-after:", std::to_string(RetryAfterSeconds(static_cast<int64_t>(
                                 1e6 / std::max(options_.connection_rate_per_ip, 1e-6)))))) ||
-      (!conn->cors_origin.empty() && !add("access-control-allow-origin:", conn->cors_origin)) ||
-      lws_finalize_http_header(conn->wsi, &p, end)) {
+      (!conn->cors_origin.empty() && !add("access-control-allow-origin:", conn->cors_origin))) {
     return -1;
   }
+  for (const auto& [name, value] : headers) {
+    if (!add((name + ":").c_str(), value)) return -1;
+  }
+  if (lws_finalize_http_header(conn->wsi, &p, end)) return -1;
   std::memcpy(p, body.data(), body.size());
   p += body.size();
   lws_write(conn->wsi, start, static_cast<size_t>(p - start), LWS_WRITE_HTTP_HEADERS);
@@ -478,6 +519,7 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
   ++metrics_.http_requests;
   conn->kind = ConnKind::kHttp;
   conn->http = HttpRequest{};
+  conn->claims.reset();
   conn->response.reset();
   char* uri = nullptr;
   int uri_len = 0;
@@ -535,6 +577,12 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
     RespondError(conn, wire::kNotFound, message);
     return 0;
   }
+  if (auth_on()) {
+    if (std::optional<Requirement> need = NeedFor(route, method, conn->http.args)) {
+      AuthResult auth = AuthorizeRequest(conn, conn->http.args, *need);
+      if (!auth.ok()) return DenyHttp(conn, auth, has_body);
+    }
+  }
   if (route.kind == Route::kEvents && method == LWSHUMETH_POST) return h.BeginPost();
   if (route.kind == Route::kSession && method == LWSHUMETH_DELETE) {
     return h.DeleteSession(route.session);
@@ -557,9 +605,11 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
         RespondError(conn, wire::kBadRequest, st.message());
         return 0;
       }
+      WatchExpiry(conn);
       return StartSse(conn, route.session, conn->http.args);
     }
     case Route::kStream:
+      WatchExpiry(conn);
       return StartSse(conn, std::nullopt, conn->http.args);
     case Route::kStatus:
       return h.StatusPage();
@@ -615,6 +665,12 @@ int Server::Impl::OnHttpBodyComplete(Conn* conn) {
     RespondError(conn, IsBatchLimitError(decoded) ? wire::kTooManyEvents : wire::kInvalidEvent,
                  decoded.ToStatus().message(), decoded.errors);
     return 0;
+  }
+  if (auth_on()) {  // every event's session must be allowed (BeginPost checked the scope)
+    AuthResult auth = conn->claims != nullptr
+                          ? CheckPublish(*conn->claims, decoded.events)
+                          : AuthResult{wire::kUnauthorized, "a token is required", {}};
+    if (!auth.ok()) return DenyHttp(conn, auth, false);
   }
   conn->http.awaiting = true;
   lws_set_timeout(conn->wsi, PENDING_TIMEOUT_HTTP_CONTENT,

@@ -169,6 +169,18 @@ Result<std::unique_ptr<Server>> Server::Create(Bus& bus, ServerOptions options) 
         "header timeout, max pending per IP and max tracked IPs must be positive");
   }
   TAILBUS_RETURN_IF_ERROR(CheckTlsFiles(options.tls_cert, options.tls_key));
+  if (!options.auth_secret.empty() && options.auth_secret.size() < kMinSecretBytes) {
+    return Status::InvalidArgument(fmt::format(
+        "the auth secret is {} bytes; it must be at least {} (e.g. `head -c 32 /dev/urandom | "
+        "base64 > secret`)",
+        options.auth_secret.size(), kMinSecretBytes));
+  }
+  if (!address->loopback && options.auth_secret.empty() && !options.insecure_no_auth) {
+    return Status::InvalidArgument(
+        fmt::format("refusing to listen on {} (not loopback) without access control: give "
+                    "--auth-secret-file, or --insecure-no-auth to serve without tokens",
+                    options.listen));
+  }
   auto impl = std::make_unique<Impl>(bus, std::move(options), std::move(*address));
   TAILBUS_RETURN_IF_ERROR(impl->Create());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -570,7 +582,7 @@ bool Server::Impl::WriteScratch(Conn* conn) {
 
 std::string Server::Impl::AllowedOrigin(std::string_view origin) const {
   if (origin.empty()) return {};
-  const std::vector<std::string>& list = options_.cors_origins;
+  const std::vector<std::string>& list = options_.allowed_origins;
   if (list.empty()) return address_.loopback ? std::string("*") : std::string();
   for (const std::string& allowed : list) {
     if (allowed == "*") return "*";
@@ -579,8 +591,11 @@ std::string Server::Impl::AllowedOrigin(std::string_view origin) const {
   return {};
 }
 
-bool Server::Impl::OriginAllowed(std::string_view origin) const {
-  return origin.empty() || !AllowedOrigin(origin).empty();
+bool Server::Impl::OriginAllowed(std::string_view origin, std::string_view host) const {
+  if (origin.empty() || !AllowedOrigin(origin).empty()) return true;
+  // Same origin: the page was served by this server (its own UI).
+  if (host.empty()) return false;
+  return origin == fmt::format("http://{}", host) || origin == fmt::format("https://{}", host);
 }
 
 Gauges Server::Impl::CurrentGauges() const {
@@ -709,6 +724,7 @@ void Server::Impl::OnHousekeeping(lws_sorted_usec_list_t* sul) {
 }
 
 void Server::Impl::Housekeeping() {
+  CloseExpired();
   const int64_t now = Now();
   EnforceHeaderTimeout(now);
   std::vector<Conn*> stalled;

@@ -91,9 +91,18 @@ struct ServerOptions {
   // Largest page of GET /api/events and /api/sessions/{id}/events (limit=).
   size_t max_page_events = 1'000;
 
-  // Origins allowed for CORS and WebSocket upgrades. Empty: any origin when
-  // listening on loopback, none (same-origin only) otherwise. "*": any.
-  std::vector<std::string> cors_origins;
+  // Browser origins allowed for CORS and WebSocket upgrades: exact origins
+  // ("https://app.example:8443") or "*" for any. Empty: any origin when
+  // listening on loopback, same-origin only otherwise (an Origin equal to
+  // http(s)://<Host header> is always allowed: the server's own UI).
+  std::vector<std::string> allowed_origins;
+
+  // HS256 secret for access tokens (docs/SECURITY.md), at least 32 bytes.
+  // Empty: no access control (every endpoint is open).
+  std::string auth_secret;
+  // Allow listening on a non-loopback address without auth_secret (Create
+  // refuses otherwise).
+  bool insecure_no_auth = false;
   // How long graceful shutdown waits for clients to take their close frames.
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(3);
   // Event loop: "auto" (libev/epoll when available, else poll), "epoll"

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,8 @@
 #include "bus/bus.h"
 #include "core/event_decoder.h"
 #include "core/filter.h"
+#include "core/token.h"
+#include "ws/auth.h"
 #include "ws/metrics.h"
 #include "ws/query.h"
 #include "ws/rate_limit.h"
@@ -167,6 +170,9 @@ struct Conn {
   MessageLimiter subscribe_limiter;
   ConnKind kind = ConnKind::kNew;
   std::string cors_origin;  // Access-Control-Allow-Origin for this request ("" none)
+  // The verified token of the current request or stream (auth on); null when
+  // auth is off or the endpoint is public. See auth.h.
+  std::shared_ptr<const TokenClaims> claims;
 
   HttpRequest http;
   std::unique_ptr<PendingResponse> response;
@@ -252,7 +258,9 @@ class Server::Impl {
   bool WriteScratch(Conn* conn);
   std::string& ScratchBuffer();  // cleared, with LWS_PRE bytes of headroom
   std::string AllowedOrigin(std::string_view origin) const;
-  bool OriginAllowed(std::string_view origin) const;
+  // The WebSocket upgrade's Origin check: allowed_origins, or same-origin
+  // (Origin is http(s)://<Host>), or no Origin (not a browser).
+  bool OriginAllowed(std::string_view origin, std::string_view host) const;
   Gauges CurrentGauges() const;
   void Append(Conn* conn, std::vector<Event> events, Completion::Kind kind,
               std::string request_id_json);
@@ -263,6 +271,20 @@ class Server::Impl {
   static std::string Header(lws* wsi, lws_token_indexes token);
   static std::string CustomHeader(lws* wsi, const char* name_with_colon);
   static Result<QueryArgs> ReadQuery(lws* wsi);
+
+  // ---- auth.cc (access control; auth.h) -----------------------------------
+  bool auth_on() const { return !options_.auth_secret.empty(); }
+  // Authenticates the request (Authorization header, else `args`' token=) and
+  // checks `need`; on success conn->claims holds the verified token. Always
+  // ok when auth is off or `need` is public.
+  AuthResult AuthorizeRequest(Conn* conn, const QueryArgs& args, const Requirement& need);
+  // HTTP 401/403 with WWW-Authenticate; `close_now` when a body may follow.
+  int DenyHttp(Conn* conn, const AuthResult& result, bool close_now);
+  // WebSocket/SSE: error frame, then close 4401/4403.
+  void DenySubscriber(Conn* conn, const AuthResult& result);
+  // Long-lived connections are closed with 4401 when their token expires.
+  void WatchExpiry(Conn* conn);
+  void CloseExpired();  // Housekeeping
 
   // ---- http_api.cc ---------------------------------------------------------
   int OnHttpRequest(Conn* conn, const char* path);
@@ -278,7 +300,8 @@ class Server::Impl {
                     std::span<const FieldError> details = {}, std::string_view extra_members = {},
                     std::vector<std::pair<std::string, std::string>> headers = {});
   // Writes a small response at once (inside LWS_CALLBACK_HTTP) before closing.
-  int RespondNowAndClose(Conn* conn, std::string_view code, std::string_view message);
+  int RespondNowAndClose(Conn* conn, std::string_view code, std::string_view message,
+                         std::vector<std::pair<std::string, std::string>> headers = {});
   void OnHttpAppendDone(Conn* conn, Completion& done);
   void OnHttpDeleteDone(Conn* conn, Completion& done);
 
@@ -359,6 +382,7 @@ class Server::Impl {
   IpRateLimiter connection_rate_;
   std::unordered_map<std::string, size_t> pending_per_ip_;  // headers not complete
   std::unordered_set<Conn*> headers_pending_;
+  std::multimap<int64_t, uint64_t> expiries_;  // token exp (s) -> connection id (auth.cc)
 
  private:
   lws_context* context_ = nullptr;

@@ -18,6 +18,9 @@ namespace tailbus::wire {
 // ---- WebSocket close codes -------------------------------------------------
 // 1000-1011 are RFC 6455's; 4000-4999 are ours and mirror the HTTP status
 // that means the same thing (4404 ~ 404), so they are easy to remember.
+// The one exception is 4003 (origin not allowed): HTTP answers it with 403
+// too, but 4403 means "the token does not allow this" and each close code
+// means one thing.
 enum CloseCode : uint16_t {
   kCloseNormal = 1000,              // the client asked to close
   kCloseGoingAway = 1001,           // the server is shutting down; reconnect and resume later
@@ -27,7 +30,9 @@ enum CloseCode : uint16_t {
   kCloseMessageTooBig = 1009,       // an incoming message exceeded --max-message-bytes
   kCloseInternalError = 1011,       // the log could not be read; reconnect and resume
   kCloseBadRequest = 4400,          // bad path or query parameter at connect (see the error frame)
-  kCloseOriginNotAllowed = 4403,    // the Origin header is not in --cors-origins
+  kCloseOriginNotAllowed = 4003,    // the Origin header is not in --allowed-origins
+  kCloseUnauthorized = 4401,        // no token, or a forged, malformed or expired one (also at exp)
+  kCloseForbidden = 4403,           // a valid token without the right (scope or session)
   kCloseNotFound = 4404,            // no WebSocket endpoint at this path
   kCloseStalled = 4408,             // did not read for --stall-timeout while data was pending
   kCloseResetRequired = 4409,       // strict=1 and the requested position cannot be served
@@ -68,6 +73,8 @@ inline constexpr std::string_view kOffsetEvicted = "offset_evicted";
 inline constexpr std::string_view kEpochMismatch = "epoch_mismatch";
 inline constexpr std::string_view kOffsetAhead = "offset_ahead";
 inline constexpr std::string_view kOriginNotAllowed = "origin_not_allowed";
+inline constexpr std::string_view kUnauthorized = "unauthorized";
+inline constexpr std::string_view kForbidden = "forbidden";
 inline constexpr std::string_view kTooManyConnections = "too_many_connections";
 inline constexpr std::string_view kTooManyConnectionsPerIp = "too_many_connections_per_ip";
 inline constexpr std::string_view kConnectionRateLimited = "connection_rate_limited";

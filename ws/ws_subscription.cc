@@ -172,6 +172,15 @@ struct Messages {
             decoded.ToStatus().message(), rid, decoded.errors);
       return;
     }
+    if (s.auth_on()) {  // publish scope and every event's session; else nothing is appended
+      AuthResult auth = c->claims != nullptr
+                            ? CheckPublish(*c->claims, decoded.events)
+                            : AuthResult{wire::kUnauthorized, "a token is required", {}};
+      if (!auth.ok()) {
+        Error(auth.code, auth.message, rid, auth.details);
+        return;
+      }
+    }
     ++c->inflight;
     if (c->inflight >= s.options_.max_inflight_publishes && !c->rx_paused) {
       lws_rx_flow_control(c->wsi, 0);  // resumes as acks drain (MaybeResumeRx)
@@ -248,6 +257,15 @@ struct Messages {
     if (!spec.ok()) {
       Error(code, spec.status().message(), rid);  // the old subscription stays
       return;
+    }
+    if (s.auth_on()) {  // a subscribe frame cannot widen what the token allows
+      AuthResult auth = c->claims != nullptr
+                            ? Authorize(*c->claims, Requirement{Requirement::kRead, spec->session})
+                            : AuthResult{wire::kUnauthorized, "a token is required", {}};
+      if (!auth.ok()) {
+        Error(auth.code, auth.message, rid);  // the old subscription stays
+        return;
+      }
     }
     s.StartSubscription(c, std::move(*spec));
   }
@@ -427,10 +445,19 @@ int Server::Impl::OnWsEstablished(Conn* conn) {
     CloseAfterControl(conn, wire::kCloseGoingAway, "server shutting down");
     return 0;
   }
-  if (!OriginAllowed(Header(conn->wsi, WSI_TOKEN_ORIGIN))) {
-    FailSubscriber(conn, wire::kOriginNotAllowed, "this Origin is not allowed (--cors-origins)",
+  if (!OriginAllowed(Header(conn->wsi, WSI_TOKEN_ORIGIN), Header(conn->wsi, WSI_TOKEN_HOST))) {
+    FailSubscriber(conn, wire::kOriginNotAllowed, "this Origin is not allowed (--allowed-origins)",
                    wire::kCloseOriginNotAllowed);
     return 0;
+  }
+  if (auth_on()) {  // 4401 before anything else is looked at; 4403 once the spec is known
+    Result<QueryArgs> auth_args = ReadQuery(conn->wsi);
+    AuthResult auth = AuthorizeRequest(conn, auth_args.ok() ? *auth_args : QueryArgs(),
+                                       Requirement{Requirement::kAnyToken, {}});
+    if (!auth.ok()) {
+      DenySubscriber(conn, auth);
+      return 0;
+    }
   }
   const std::string path = Header(conn->wsi, WSI_TOKEN_GET_URI);
   const std::vector<std::string_view> segs = SplitPath(path);
@@ -472,6 +499,16 @@ int Server::Impl::OnWsEstablished(Conn* conn) {
   if (!spec.ok()) {
     FailSubscriber(conn, code, spec.status().message(), wire::kCloseBadRequest);
     return 0;
+  }
+  if (auth_on()) {
+    AuthResult auth = conn->claims != nullptr
+                          ? Authorize(*conn->claims, Requirement{Requirement::kRead, spec->session})
+                          : AuthResult{wire::kUnauthorized, "a token is required", {}};
+    if (!auth.ok()) {
+      DenySubscriber(conn, auth);
+      return 0;
+    }
+    WatchExpiry(conn);
   }
   if (!AttachSessionStats(conn)) {
     FailSubscriber(conn, wire::kTooManySubscribers,

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -296,6 +297,50 @@ TEST_F(TailTest, PrettyFormatAndBadFlags) {
   ASSERT_TRUE(st.has_value());
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << bad.Stderr();
   EXPECT_NE(bad.Stderr().find("nope"), std::string::npos) << bad.Stderr();
+}
+
+// With --auth-secret-file: --token is sent (Authorization: Bearer), and a
+// refused token ends tail with exit 1 (4401/4403 cannot be fixed by retrying).
+TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
+  TempDir dir;
+  const std::string secret_path = dir.path() + "/secret";
+  { std::ofstream(secret_path) << "tail-auth-secret-0123456789abcdefghij\n"; }
+  TestServer server(dir.path());
+  ASSERT_TRUE(server.Start({"--auth-secret-file", secret_path})) << server.log();
+  auto mint = [&](const std::string& sessions) {
+    Child c;
+    EXPECT_TRUE(c.Start({client_test::TailbusBinary(), "token", "--secret-file", secret_path,
+                         "--sub", "tail", "--sessions", sessions, "--scope", "subscribe,publish"},
+                        dir.path() + "/mint.out", dir.path() + "/mint.err"));
+    EXPECT_TRUE(c.Wait(std::chrono::seconds(30)).has_value());
+    std::string out = c.Stdout();
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  };
+  const std::string s1 = mint("s1");
+  ASSERT_FALSE(s1.empty());
+  ASSERT_TRUE(HttpRequest("POST", server.http_url() + "/api/events?token=" + s1,
+                          R"({"session_id":"s1","event_type":"note"})")
+                  .ok());
+
+  Child ok;
+  ASSERT_TRUE(ok.Start({client_test::TailbusBinary(), "tail", "--url", server.ws_url(), "--session",
+                        "s1", "--after", "0", "--format", "json", "--token", s1},
+                       dir.path() + "/ok.out", dir.path() + "/ok.err"));
+  ASSERT_TRUE(WaitUntil([&] { return ok.Stdout().find("\"note\"") != std::string::npos; }))
+      << ok.Stderr();
+  EXPECT_EQ(ok.Kill(SIGINT).value_or(-1), 0);
+  EXPECT_EQ(ok.Stderr().find(s1), std::string::npos) << "the token is never printed";
+
+  // Every session with a one-session token: 4403, exit 1 without retrying.
+  Child refused;
+  ASSERT_TRUE(
+      refused.Start({client_test::TailbusBinary(), "tail", "--url", server.ws_url(), "--token", s1},
+                    dir.path() + "/no.out", dir.path() + "/no.err"));
+  std::optional<int> st = refused.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(st.has_value()) << refused.Stderr();
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << refused.Stderr();
+  EXPECT_NE(refused.Stderr().find("4403"), std::string::npos) << refused.Stderr();
 }
 
 }  // namespace

@@ -228,7 +228,7 @@ TEST(ServerHttp, NotFoundMethodNotAllowedAndCors) {
 
 TEST(ServerHttp, ConfiguredCorsOrigins) {
   TestServerOptions opts;
-  opts.server.cors_origins = {"http://good.example"};
+  opts.server.allowed_origins = {"http://good.example"};
   TestServer server(opts);
   HttpReply good =
       Http(server.port(), "GET", "/api/status", {}, {{"Origin", "http://good.example"}});
@@ -246,7 +246,7 @@ TEST(ServerHttp, ConfiguredCorsOrigins) {
   auto err = ws->RecvType("error");
   ASSERT_TRUE(err);
   EXPECT_EQ(Str(*err, "code"), "origin_not_allowed");
-  EXPECT_EQ(ws->WaitClose(), 4403);
+  EXPECT_EQ(ws->WaitClose(), 4003);  // wire::kCloseOriginNotAllowed
 }
 
 TEST(ServerHttp, LengthRequiredAndBodyTooLargeAndContinue) {

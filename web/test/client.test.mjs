@@ -265,3 +265,42 @@ test('close() stops for good and rejects publishes', { skip, timeout: 30000 }, a
   const r = await request('GET', `${server.httpUrl}/api/status`);
   assert.equal(r.status, 200);
 });
+
+test('with --auth-secret-file: the token option is sent; a missing or forbidden token stops the client with 4401/4403', { skip, timeout: 60000 }, async () => {
+  const { execFileSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const secretFile = path.join(tempDir(), 'secret');
+  fs.writeFileSync(secretFile, 'web-client-test-secret-0123456789abcdef\n', { mode: 0o600 });
+  const mint = (sessions, scope) =>
+    execFileSync(binary, ['token', '--secret-file', secretFile, '--sub', 'web-test', '--sessions', sessions, '--scope', scope, '--ttl', '10m'])
+      .toString()
+      .trim();
+  const server = await startServer({ args: ['--auth-secret-file', secretFile] });
+  const all = mint('*', 'subscribe,publish');
+  const s1Only = mint('s1', 'subscribe');
+
+  const ok = open(server, { token: all, after: 0 });
+  await waitFor(() => ok.connected(), { message: 'connected with a token' });
+  const offset = await ok.c.publish(ev('s1', 'note'));
+  await waitFor(() => ok.offsets().includes(offset), { message: 'own event delivered' });
+
+  const closedWith = async (rec, code, what) => {
+    await waitFor(() => rec.c.state === 'closed', { message: `${what}: closed` });
+    assert.equal(rec.statuses.at(-1).code, code, `${what}: close code`);
+    assert.ok(rec.errors.some((e) => e.closeCode === code), `${what}: an error event with closeCode ${code}`);
+    assert.equal(rec.statuses.filter((s) => s.state === 'reconnecting').length, 0, `${what}: not retried`);
+  };
+  await closedWith(open(server, { after: 0 }), 4401, 'no token');
+  await closedWith(open(server, { token: all.slice(0, -2) + (all.endsWith('AA') ? 'BB' : 'AA'), after: 0 }), 4401, 'forged token');
+  const narrow = open(server, { token: s1Only, after: 0 });
+  await closedWith(narrow, 4403, 'all-session feed with a one-session token');
+  assert.ok(narrow.errors.some((e) => e.code === 'forbidden' && /sessions \["\*"\]/.test(e.message)), 'the error frame says why');
+
+  // The same one-session token may follow its own session.
+  const own = open(server, { token: s1Only, sessionId: 's1', after: 0 });
+  await waitFor(() => own.offsets().includes(offset), { message: 'session-bound stream with a session token' });
+
+  // The HTTP API takes the same token (?token= or Authorization: Bearer).
+  assert.equal((await request('GET', `${server.httpUrl}/api/sessions/s1`)).status, 401);
+  assert.equal((await request('GET', `${server.httpUrl}/api/sessions/s1?token=${s1Only}`)).status, 200);
+});

@@ -408,3 +408,41 @@ test('the web UI end to end against a real server', { skip, timeout: 240000 }, a
 
   assert.deepEqual(pageErrors, [], 'no errors in the page');
 });
+
+test('with --auth-secret-file the UI takes ?token= and explains a 401 or 403 instead of an empty page', { skip, timeout: 120000 }, async () => {
+  const { execFileSync } = await import('node:child_process');
+  const secretFile = path.join(tempDir(), 'secret');
+  fs.writeFileSync(secretFile, 'e2e-test-secret-0123456789abcdefghijkl\n', { mode: 0o600 });
+  const mint = (sessions) =>
+    execFileSync(binary, ['token', '--secret-file', secretFile, '--sub', 'e2e', '--sessions', sessions, '--scope', 'subscribe', '--ttl', '10m'])
+      .toString()
+      .trim();
+  const auth = new TailbusServer({ binary, args: ['--auth-secret-file', secretFile] });
+  await auth.start();
+  const p = await context.newPage();
+  p.setDefaultTimeout(WAIT);
+  try {
+    const banner = p.locator('#banner');
+    // No token: the page loads (public files), the feed is refused with 401.
+    await p.goto(`${auth.httpUrl}/#/feed`);
+    await banner.waitFor({ state: 'visible' });
+    await p.waitForFunction(() => /Not authorised \(401/.test(document.getElementById('banner').textContent));
+    assert.match(await banner.textContent(), /\?token=YOUR_TOKEN/);
+
+    // A token for one session cannot open the all-session feed: 403, and why.
+    await p.goto(`${auth.httpUrl}/?token=${mint('s1')}#/feed`);
+    await p.waitForFunction(() => /Access denied \(403/.test(document.getElementById('banner').textContent));
+    assert.match(await banner.textContent(), /sessions \["\*"\]/);
+
+    // A token for every session: connected, no banner; the token is on every request.
+    const wsUrls = [];
+    p.on('websocket', (ws) => wsUrls.push(ws.url()));
+    await p.goto(`${auth.httpUrl}/?token=${mint('*')}#/feed`);
+    await p.waitForSelector('#conn-status[data-state=connected]');
+    assert.equal(await banner.isHidden(), true);
+    assert.ok(wsUrls.length > 0 && wsUrls.every((u) => new URL(u).searchParams.get('token')), `token on every WebSocket: ${wsUrls}`);
+  } finally {
+    await p.close();
+    await auth.stop({ signal: 'SIGKILL' });
+  }
+});
