@@ -763,7 +763,12 @@ void Server::Impl::Housekeeping() {
     }
     if (conn->kind != ConnKind::kWebSocket || conn->close_code != 0 || conn->killed) continue;
     const int64_t silent = now - conn->last_rx_ms;
-    if (silent >= idle_ms) {
+    // Hang up only a peer that was pinged and given the rest of the idle
+    // timeout to answer: when housekeeping runs late (a loaded machine), a
+    // connection must not be dropped before its PING was even sent.
+    const bool ping_unanswered =
+        conn->last_ping_ms > conn->last_rx_ms && now - conn->last_ping_ms >= idle_ms - ping_ms;
+    if (silent >= idle_ms && ping_unanswered) {
       // Nothing valid (not even a PONG) for the idle timeout: the peer is gone.
       metrics_.CountRejected(wire::kIdleTimeout);
       conn->killed = true;
