@@ -96,6 +96,25 @@ async def test(binary):
             frame = await recv_json(ws)
             check([e["offset"] for e in frame["events"]] == [4], f"resume: {frame}")
 
+        # The CLI: `tailbus publish --url https://… --ca-file` verifies and publishes;
+        # without the CA it refuses the self-signed server and appends nothing.
+        published = subprocess.run(
+            [binary, "publish", "--url", server.http_url, "--ca-file", cert,
+             "--session", "s", "--type", "cli"], capture_output=True, text=True, timeout=60)
+        check(published.returncode == 0 and published.stdout.strip() == "5",
+              f"publish --ca-file: {published.returncode} {published.stdout!r} {published.stderr!r}")
+        untrusted = subprocess.run(
+            [binary, "publish", "--url", server.http_url, "--session", "s", "--type", "x"],
+            capture_output=True, text=True, timeout=60)
+        check(untrusted.returncode == 1 and "cannot publish" in untrusted.stderr,
+              f"publish without CA: {untrusted.returncode} {untrusted.stderr!r}")
+        tail = subprocess.run([binary, "tail", "--url", server.ws_url], capture_output=True,
+                              text=True, timeout=60)
+        check(tail.returncode == 2 and "not supported" in tail.stderr,
+              f"tail over wss: {tail.returncode} {tail.stderr!r}")
+        status, body = server.http("GET", "/api/status")
+        check(body["head"] == 5, f"head after the CLI: {body}")
+
         # Plain HTTP on the TLS port: no HTTP answer, the connection just ends.
         with socket.create_connection(("127.0.0.1", server.port), timeout=20) as raw:
             raw.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -111,7 +130,7 @@ async def test(binary):
             check(not received.startswith(b"HTTP/"), f"plain HTTP got an answer: {received!r}")
         # ... and the server is still up for TLS clients.
         status, body = server.http("GET", "/api/status")
-        check(status == 200 and body["head"] == 4, f"after plain HTTP: {status} {body}")
+        check(status == 200 and body["head"] == 5, f"after plain HTTP: {status} {body}")
         check(server.proc.poll() is None, "the server exited")
     finally:
         server.stop()
