@@ -200,6 +200,9 @@ class Tail {
     if (!filter->MatchesEverything()) filter_json_ = filter->ToJson();
     Result<ParsedUrl> base = ParseUrl(opts_.url);
     if (!base.ok()) return Fail("--url: " + base.status().message(), kExitUsage);
+    if (base->tls) {
+      return Fail("--url: TLS (https://, wss://) is not supported by tail yet", kExitUsage);
+    }
     base_ = *base;  // http://host:port is taken to mean the same server's ws://
     if (opts_.after.has_value()) position_ = *opts_.after;
     format_ = ResolveFormat(opts_.format, STDOUT_FILENO);

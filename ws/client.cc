@@ -172,11 +172,12 @@ int HttpCallback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in
 
 Result<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
                                  std::string_view body, std::string_view content_type,
-                                 int timeout_ms) {
+                                 int timeout_ms, const std::string& ca_file) {
   Result<ParsedUrl> parsed = ParseUrl(url);
   if (!parsed.ok()) return parsed.status();
-  if (parsed->scheme != "http") {
-    return Status::InvalidArgument("bad URL '" + std::string(url) + "': expected http://");
+  if (parsed->scheme != "http" && parsed->scheme != "https") {
+    return Status::InvalidArgument("bad URL '" + std::string(url) +
+                                   "': expected http:// or https://");
   }
   if (parsed->path.size() > kMaxClientPathBytes) {
     return Status::InvalidArgument("URL path and query too long (" +
@@ -211,6 +212,10 @@ Result<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
   info.fd_limit_per_thread = 4;  // one connection: small fd tables (see ws_client.cc)
   info.timeout_secs = static_cast<unsigned int>(std::max(timeout_ms, 0) / 1000 + 5);
   info.max_http_header_data = 16 * 1024;
+  if (parsed->tls) {
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (!ca_file.empty()) info.client_ssl_ca_filepath = ca_file.c_str();
+  }
 
   lws_context* ctx = lws_create_context(&info);
   if (ctx == nullptr) return Status::IoError("cannot create a libwebsockets client context");
@@ -226,7 +231,7 @@ Result<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
   i.method = call.method.c_str();
   i.local_protocol_name = protocols[0].name;
   i.alpn = "http/1.1";
-  i.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
+  i.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT | (parsed->tls ? LCCSCF_USE_SSL : 0);
 
   lws_sul_schedule(ctx, 0, &call.sul, OnDeadline,
                    static_cast<lws_usec_t>(std::max(timeout_ms, 0)) * LWS_US_PER_MS);

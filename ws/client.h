@@ -17,12 +17,13 @@ struct HttpResponse {
   std::string body;
 };
 
-// One blocking HTTP/1.1 request ("http://host:port/path?query"). Thread-safe:
-// each call runs its own short-lived lws context. IoError when the server
-// cannot be reached or the timeout passes.
+// One blocking HTTP/1.1 request ("http://host:port/path?query", or https://
+// verified against `ca_file`, a PEM file of CAs; empty: the system's CAs).
+// Thread-safe: each call runs its own short-lived lws context. IoError when
+// the server cannot be reached, fails verification or the timeout passes.
 Result<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
                                  std::string_view body = {},
                                  std::string_view content_type = "application/json",
-                                 int timeout_ms = 30'000);
+                                 int timeout_ms = 30'000, const std::string& ca_file = {});
 
 }  // namespace tailbus

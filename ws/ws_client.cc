@@ -44,13 +44,14 @@ Result<ParsedUrl> ParseUrl(std::string_view url) {
   for (char c : url.substr(0, colon)) {
     out.scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  if (out.scheme == "https" || out.scheme == "wss") {
-    return Status::Unsupported("bad URL '" + std::string(url) + "': " + out.scheme +
-                               ":// is not supported (plain http:// and ws:// only)");
+  if (out.scheme == "wss") {
+    return Status::Unsupported("bad URL '" + std::string(url) +
+                               "': wss:// is not supported by this client (ws:// only)");
   }
-  if (out.scheme != "http" && out.scheme != "ws") {
+  out.tls = out.scheme == "https";
+  if (out.scheme != "http" && out.scheme != "ws" && !out.tls) {
     return Status::InvalidArgument("bad URL '" + std::string(url) + "': unknown scheme '" +
-                                   out.scheme + "' (expected http:// or ws://)");
+                                   out.scheme + "' (expected http://, https:// or ws://)");
   }
   std::string_view rest = url.substr(colon + 3);
   size_t path_start = rest.find_first_of("/?");
@@ -86,7 +87,7 @@ Result<ParsedUrl> ParseUrl(std::string_view url) {
   }
   if (host.empty()) return Status::InvalidArgument("bad URL '" + std::string(url) + "': no host");
   out.host = std::string(host);
-  out.port = 80;
+  out.port = out.tls ? 443 : 80;
   if (!port_text.empty() || authority.back() == ':') {
     if (port_text.empty() || port_text.size() > 5 ||
         !std::all_of(port_text.begin(), port_text.end(),

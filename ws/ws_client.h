@@ -69,16 +69,18 @@ namespace tailbus {
 
 // "scheme://host[:port][/path][?query]". IPv6 hosts are bracketed ("[::1]").
 struct ParsedUrl {
-  std::string scheme;  // lower case: "http" or "ws"
+  std::string scheme;  // lower case: "http", "https" or "ws"
+  bool tls = false;    // https:// (HttpRequest only)
   std::string host;    // without brackets
-  int port = 0;        // the default port (80) when the URL has none
+  int port = 0;        // the default port (80, or 443 with TLS) when the URL has none
   std::string path;    // starts with '/', includes "?query"; "/" when absent
   // "host:port" as it goes into the Host header (brackets kept for IPv6).
   std::string authority;
 };
 
-// Parses an http:// or ws:// URL (https:// and wss:// are Unsupported: this
-// client speaks plain TCP only). InvalidArgument names what is wrong.
+// Parses an http://, https:// or ws:// URL (wss:// is Unsupported: the
+// WebSocket client speaks plain TCP only; HttpRequest speaks https://).
+// InvalidArgument names what is wrong.
 Result<ParsedUrl> ParseUrl(std::string_view url);
 
 // Percent-encodes everything except RFC 3986 unreserved characters

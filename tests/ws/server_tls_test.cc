@@ -8,7 +8,9 @@
 #include <fstream>
 
 #include "tests/ws/server_test_support.h"
+#include "ws/client.h"
 #include "ws/tls.h"
+#include "ws/ws_client.h"
 
 namespace tailbus::server_test {
 namespace {
@@ -21,7 +23,7 @@ class ServerTls : public ::testing::Test {
     other_key_ = (dir_.path() / "other.pem").string();
     const std::string cmd =
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-        "-subj /CN=localhost -keyout '" +
+        "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '" +
         key_ + "' -out '" + cert_ +
         "' >/dev/null 2>&1 && openssl genpkey -algorithm EC -pkeyopt "
         "ec_paramgen_curve:prime256v1 -out '" +

@@ -80,12 +80,14 @@ async def test(binary):
             check(seen == [1, 2], f"history over WSS: {seen}")
             await ws.send('{"type":"publish","request_id":7,'
                           '"event":{"session_id":"s","type":"c"}}')
-            ack = await recv_type(ws, "ack")
-            check(ack["request_id"] == 7 and ack["offsets"] == [3], f"ack: {ack}")
-            live = []
-            while not live:
+            # The ack and the live batch may come in either order.
+            ack, live = None, []
+            while ack is None or not live:
                 frame = await recv_json(ws)
+                if frame.get("type") == "ack":
+                    ack = frame
                 live += [e["offset"] for e in frame.get("events", [])]
+            check(ack["request_id"] == 7 and ack["offsets"] == [3], f"ack: {ack}")
             check(live == [3], f"live over WSS: {live}")
 
         # Resume over WSS: no gap, no duplicate.
@@ -95,6 +97,25 @@ async def test(binary):
             await recv_type(ws, "hello")
             frame = await recv_json(ws)
             check([e["offset"] for e in frame["events"]] == [4], f"resume: {frame}")
+
+        # The CLI: `tailbus publish --url https://… --ca-file` verifies and publishes;
+        # without the CA it refuses the self-signed server and appends nothing.
+        published = subprocess.run(
+            [binary, "publish", "--url", server.http_url, "--ca-file", cert,
+             "--session", "s", "--type", "cli"], capture_output=True, text=True, timeout=60)
+        check(published.returncode == 0 and published.stdout.strip() == "5",
+              f"publish --ca-file: {published.returncode} {published.stdout!r} {published.stderr!r}")
+        untrusted = subprocess.run(
+            [binary, "publish", "--url", server.http_url, "--session", "s", "--type", "x"],
+            capture_output=True, text=True, timeout=60)
+        check(untrusted.returncode == 1 and "cannot publish" in untrusted.stderr,
+              f"publish without CA: {untrusted.returncode} {untrusted.stderr!r}")
+        tail = subprocess.run([binary, "tail", "--url", server.ws_url], capture_output=True,
+                              text=True, timeout=60)
+        check(tail.returncode == 2 and "not supported" in tail.stderr,
+              f"tail over wss: {tail.returncode} {tail.stderr!r}")
+        status, body = server.http("GET", "/api/status")
+        check(body["head"] == 5, f"head after the CLI: {body}")
 
         # Plain HTTP on the TLS port: no HTTP answer, the connection just ends.
         with socket.create_connection(("127.0.0.1", server.port), timeout=20) as raw:
@@ -111,7 +132,7 @@ async def test(binary):
             check(not received.startswith(b"HTTP/"), f"plain HTTP got an answer: {received!r}")
         # ... and the server is still up for TLS clients.
         status, body = server.http("GET", "/api/status")
-        check(status == 200 and body["head"] == 4, f"after plain HTTP: {status} {body}")
+        check(status == 200 and body["head"] == 5, f"after plain HTTP: {status} {body}")
         check(server.proc.poll() is None, "the server exited")
     finally:
         server.stop()
