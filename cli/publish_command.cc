@@ -25,6 +25,7 @@ namespace {
 struct PublishOptions {
   std::string db;
   std::string url;
+  std::string token;  // --url: sent as ?token= (a server with --auth-secret-file)
   std::string session;
   std::string type;
   std::vector<std::string> fields;
@@ -119,9 +120,11 @@ std::string EventsEndpoint(std::string url) {
 
 // Posts NDJSON to the server. `lines` (may be empty for a flags event) maps a
 // rejected event's index back to its input line.
-Result<std::vector<int64_t>> PostEvents(const std::string& url, const std::string& body,
+Result<std::vector<int64_t>> PostEvents(const std::string& url, const std::string& token,
+                                        const std::string& body,
                                         const std::vector<InputLine>& lines, size_t first_index) {
   std::string endpoint = EventsEndpoint(url);
+  if (!token.empty()) endpoint += "?token=" + token;  // base64url and '.': nothing to escape
   Result<HttpResponse> response = HttpRequest("POST", endpoint, body, "application/x-ndjson");
   if (!response.ok()) {
     return Status::IoError(fmt::format("cannot publish: {}", response.status().message()));
@@ -174,7 +177,7 @@ int PublishOne(const PublishOptions& opts) {
   Result<std::string> event = BuildEventFromFlags(opts);
   if (!event.ok()) return Fail(event.status().message(), kExitUsage);
   if (!opts.url.empty()) {
-    Result<std::vector<int64_t>> offsets = PostEvents(opts.url, *event + "\n", {}, 0);
+    Result<std::vector<int64_t>> offsets = PostEvents(opts.url, opts.token, *event + "\n", {}, 0);
     if (!offsets.ok()) return Fail(offsets.status().message());
     PrintOffsets(*offsets);
     return kExitOk;
@@ -227,7 +230,8 @@ int PublishStdin(const PublishOptions& opts) {
         body += l.text;
         body += '\n';
       }
-      Result<std::vector<int64_t>> offsets = PostEvents(opts.url, body, batch, next_index);
+      Result<std::vector<int64_t>> offsets =
+          PostEvents(opts.url, opts.token, body, batch, next_index);
       if (!offsets.ok()) {
         error = CommandError{kExitError, offsets.status().message()};
         return false;
@@ -332,6 +336,11 @@ void RegisterPublishCommand(CLI::App& app, CommandAction& action) {
   cmd->add_option("--url", opts->url,
                   "Publish to a running server (POST /api/events) instead of the database file")
       ->type_name("http://HOST:PORT");
+  cmd->add_option("--token", opts->token,
+                  "With --url: access token for a server with --auth-secret-file (see 'tailbus "
+                  "token')")
+      ->type_name("TOKEN")
+      ->envname("TAILBUS_TOKEN");
   cmd->callback([opts, &action] { action = [opts] { return RunPublish(*opts); }; });
 }
 
