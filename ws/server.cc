@@ -158,10 +158,10 @@ Result<std::unique_ptr<Server>> Server::Create(Bus& bus, ServerOptions options) 
     return Status::InvalidArgument("need 0 < ping interval < idle timeout <= 65535 s");
   }
   if (!options.auth_secret.empty() && options.auth_secret.size() < kMinSecretBytes) {
-    return Status::InvalidArgument(fmt::format(
-        "the auth secret is {} bytes; it must be at least {} (e.g. `head -c 32 /dev/urandom | "
-        "base64 > secret`)",
-        options.auth_secret.size(), kMinSecretBytes));
+    return Status::InvalidArgument(
+        fmt::format("the auth secret is {} bytes; it must be at least {} (e.g. `openssl rand "
+                    "-base64 48 > secret`)",
+                    options.auth_secret.size(), kMinSecretBytes));
   }
   if (!address->loopback && options.auth_secret.empty() && !options.insecure_no_auth) {
     return Status::InvalidArgument(
