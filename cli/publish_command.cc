@@ -26,6 +26,7 @@ struct PublishOptions {
   std::string db;
   std::string url;
   std::string ca_file;  // --ca-file: verify an https:// server against these CAs
+  std::string token;    // --url: sent as ?token= (a server with --auth-secret-file)
   std::string session;
   std::string type;
   std::vector<std::string> fields;
@@ -120,12 +121,13 @@ std::string EventsEndpoint(std::string url) {
 
 // Posts NDJSON to the server. `lines` (may be empty for a flags event) maps a
 // rejected event's index back to its input line.
-Result<std::vector<int64_t>> PostEvents(const std::string& url, const std::string& ca_file,
-                                        const std::string& body,
+Result<std::vector<int64_t>> PostEvents(const PublishOptions& opts, const std::string& body,
                                         const std::vector<InputLine>& lines, size_t first_index) {
-  std::string endpoint = EventsEndpoint(url);
+  std::string endpoint = EventsEndpoint(opts.url);
+  if (!opts.token.empty())
+    endpoint += "?token=" + opts.token;  // base64url and '.': nothing to escape
   Result<HttpResponse> response =
-      HttpRequest("POST", endpoint, body, "application/x-ndjson", 30'000, ca_file);
+      HttpRequest("POST", endpoint, body, "application/x-ndjson", 30'000, opts.ca_file);
   if (!response.ok()) {
     return Status::IoError(fmt::format("cannot publish: {}", response.status().message()));
   }
@@ -177,7 +179,7 @@ int PublishOne(const PublishOptions& opts) {
   Result<std::string> event = BuildEventFromFlags(opts);
   if (!event.ok()) return Fail(event.status().message(), kExitUsage);
   if (!opts.url.empty()) {
-    Result<std::vector<int64_t>> offsets = PostEvents(opts.url, opts.ca_file, *event + "\n", {}, 0);
+    Result<std::vector<int64_t>> offsets = PostEvents(opts, *event + "\n", {}, 0);
     if (!offsets.ok()) return Fail(offsets.status().message());
     PrintOffsets(*offsets);
     return kExitOk;
@@ -230,8 +232,7 @@ int PublishStdin(const PublishOptions& opts) {
         body += l.text;
         body += '\n';
       }
-      Result<std::vector<int64_t>> offsets =
-          PostEvents(opts.url, opts.ca_file, body, batch, next_index);
+      Result<std::vector<int64_t>> offsets = PostEvents(opts, body, batch, next_index);
       if (!offsets.ok()) {
         error = CommandError{kExitError, offsets.status().message()};
         return false;
@@ -342,6 +343,11 @@ void RegisterPublishCommand(CLI::App& app, CommandAction& action) {
       ->type_name("FILE")
       ->envname("TAILBUS_CA_FILE")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--token", opts->token,
+                  "With --url: access token for a server with --auth-secret-file (see 'tailbus "
+                  "token')")
+      ->type_name("TOKEN")
+      ->envname("TAILBUS_TOKEN");
   cmd->callback([opts, &action] { action = [opts] { return RunPublish(*opts); }; });
 }
 

@@ -111,10 +111,14 @@ int RunServe(ServeOptions opts) {
   const std::string url = srv.base_url();
   std::string ws_url = url;
   ws_url.replace(0, 4, "ws");
-  std::fprintf(stderr, "tailbus %s serving %s (WebSocket %s/ws) db=%s epoch=%s head=%lld auth=%s\n",
+  std::fprintf(stderr, "tailbus %s serving %s (WebSocket %s/ws) db=%s epoch=%s head=%lld\n",
                TAILBUS_VERSION, url.c_str(), ws_url.c_str(), opts.db.c_str(),
-               (*bus)->epoch().c_str(), static_cast<long long>((*bus)->head()),
-               opts.server.auth_secret.empty() ? "off" : "tokens");
+               (*bus)->epoch().c_str(), static_cast<long long>((*bus)->head()));
+  if (opts.server.auth_secret.empty() && opts.server.insecure_no_auth) {
+    std::fprintf(stderr,
+                 "tailbus: warning: --insecure-no-auth: no access control, every endpoint is "
+                 "open to anyone who can connect\n");
+  }
   std::fflush(stderr);
 
   Status st = srv.Run();  // returns after RequestStop() and the graceful shutdown

@@ -135,6 +135,16 @@ AuthResult CheckPublish(const TokenClaims& claims, std::span<const Event> events
   return r;
 }
 
+AuthResult Authorize(const TokenClaims* claims, const Requirement& need) {
+  if (claims == nullptr) return Unauthorized("a token is required");
+  return Authorize(*claims, need);
+}
+
+AuthResult CheckPublish(const TokenClaims* claims, std::span<const Event> events) {
+  if (claims == nullptr) return Unauthorized("a token is required");
+  return CheckPublish(*claims, events);
+}
+
 std::string WwwAuthenticate(const AuthResult& result) {
   if (result.code == wire::kForbidden) {
     return "Bearer realm=\"tailbus\", error=\"insufficient_scope\"";

@@ -74,6 +74,11 @@ AuthResult Authorize(const TokenClaims& claims, const Requirement& need);
 // event is refused whole; the detail names `events[i].session_id`.
 AuthResult CheckPublish(const TokenClaims& claims, std::span<const Event> events);
 
+// The same for a connection's stored claims: null claims (auth on, but no
+// verified token recorded) are always refused as unauthorized.
+AuthResult Authorize(const TokenClaims* claims, const Requirement& need);
+AuthResult CheckPublish(const TokenClaims* claims, std::span<const Event> events);
+
 // The `WWW-Authenticate` value for a failed result (RFC 6750 §3).
 std::string WwwAuthenticate(const AuthResult& result);
 

@@ -667,9 +667,7 @@ int Server::Impl::OnHttpBodyComplete(Conn* conn) {
     return 0;
   }
   if (auth_on()) {  // every event's session must be allowed (BeginPost checked the scope)
-    AuthResult auth = conn->claims != nullptr
-                          ? CheckPublish(*conn->claims, decoded.events)
-                          : AuthResult{wire::kUnauthorized, "a token is required", {}};
+    AuthResult auth = CheckPublish(conn->claims.get(), decoded.events);
     if (!auth.ok()) return DenyHttp(conn, auth, false);
   }
   conn->http.awaiting = true;

@@ -170,10 +170,10 @@ Result<std::unique_ptr<Server>> Server::Create(Bus& bus, ServerOptions options) 
   }
   TAILBUS_RETURN_IF_ERROR(CheckTlsFiles(options.tls_cert, options.tls_key));
   if (!options.auth_secret.empty() && options.auth_secret.size() < kMinSecretBytes) {
-    return Status::InvalidArgument(fmt::format(
-        "the auth secret is {} bytes; it must be at least {} (e.g. `head -c 32 /dev/urandom | "
-        "base64 > secret`)",
-        options.auth_secret.size(), kMinSecretBytes));
+    return Status::InvalidArgument(
+        fmt::format("the auth secret is {} bytes; it must be at least {} (e.g. `openssl rand "
+                    "-base64 48 > secret`)",
+                    options.auth_secret.size(), kMinSecretBytes));
   }
   if (!address->loopback && options.auth_secret.empty() && !options.insecure_no_auth) {
     return Status::InvalidArgument(

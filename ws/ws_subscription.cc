@@ -173,9 +173,7 @@ struct Messages {
       return;
     }
     if (s.auth_on()) {  // publish scope and every event's session; else nothing is appended
-      AuthResult auth = c->claims != nullptr
-                            ? CheckPublish(*c->claims, decoded.events)
-                            : AuthResult{wire::kUnauthorized, "a token is required", {}};
+      AuthResult auth = CheckPublish(c->claims.get(), decoded.events);
       if (!auth.ok()) {
         Error(auth.code, auth.message, rid, auth.details);
         return;
@@ -259,9 +257,7 @@ struct Messages {
       return;
     }
     if (s.auth_on()) {  // a subscribe frame cannot widen what the token allows
-      AuthResult auth = c->claims != nullptr
-                            ? Authorize(*c->claims, Requirement{Requirement::kRead, spec->session})
-                            : AuthResult{wire::kUnauthorized, "a token is required", {}};
+      AuthResult auth = Authorize(c->claims.get(), Requirement{Requirement::kRead, spec->session});
       if (!auth.ok()) {
         Error(auth.code, auth.message, rid);  // the old subscription stays
         return;
@@ -501,9 +497,7 @@ int Server::Impl::OnWsEstablished(Conn* conn) {
     return 0;
   }
   if (auth_on()) {
-    AuthResult auth = conn->claims != nullptr
-                          ? Authorize(*conn->claims, Requirement{Requirement::kRead, spec->session})
-                          : AuthResult{wire::kUnauthorized, "a token is required", {}};
+    AuthResult auth = Authorize(conn->claims.get(), Requirement{Requirement::kRead, spec->session});
     if (!auth.ok()) {
       DenySubscriber(conn, auth);
       return 0;

@@ -323,11 +323,29 @@ TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
                           R"({"session_id":"s1","event_type":"note"})")
                   .ok());
 
+  // publish --url --token (and without it: the server's 401, exit 1).
+  Child pub;
+  ASSERT_TRUE(pub.Start({client_test::TailbusBinary(), "publish", "--url", server.http_url(),
+                         "--token", s1, "--session", "s1", "--type", "cli_note"},
+                        dir.path() + "/pub.out", dir.path() + "/pub.err"));
+  std::optional<int> pub_st = pub.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(pub_st.has_value());
+  EXPECT_TRUE(WIFEXITED(*pub_st) && WEXITSTATUS(*pub_st) == 0) << pub.Stderr();
+  EXPECT_EQ(pub.Stdout(), "2\n");
+  Child anon;
+  ASSERT_TRUE(anon.Start({client_test::TailbusBinary(), "publish", "--url", server.http_url(),
+                          "--session", "s1", "--type", "cli_note"},
+                         dir.path() + "/anon.out", dir.path() + "/anon.err"));
+  std::optional<int> anon_st = anon.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(anon_st.has_value());
+  EXPECT_TRUE(WIFEXITED(*anon_st) && WEXITSTATUS(*anon_st) == 1) << anon.Stderr();
+  EXPECT_NE(anon.Stderr().find("token"), std::string::npos) << anon.Stderr();
+
   Child ok;
   ASSERT_TRUE(ok.Start({client_test::TailbusBinary(), "tail", "--url", server.ws_url(), "--session",
                         "s1", "--after", "0", "--format", "json", "--token", s1},
                        dir.path() + "/ok.out", dir.path() + "/ok.err"));
-  ASSERT_TRUE(WaitUntil([&] { return ok.Stdout().find("\"note\"") != std::string::npos; }))
+  ASSERT_TRUE(WaitUntil([&] { return ok.Stdout().find("\"cli_note\"") != std::string::npos; }))
       << ok.Stderr();
   EXPECT_EQ(ok.Kill(SIGINT).value_or(-1), 0);
   EXPECT_EQ(ok.Stderr().find(s1), std::string::npos) << "the token is never printed";
