@@ -571,9 +571,14 @@ int Server::Impl::OnWsWriteable(Conn* conn) {
   if (conn->ping_due && conn->close_code == 0) {
     conn->ping_due = false;
     conn->last_ping_ms = Now();
+    // A payload, because libwebsockets 4.1 does not report an EMPTY pong to
+    // the protocol callback (LWS_CALLBACK_RECEIVE_PONG): the peer's answer to
+    // an empty ping would never count as traffic, and every client that only
+    // listens would be dropped at --idle-timeout.
     std::string& buf = ScratchBuffer();
-    if (lws_write(conn->wsi, reinterpret_cast<unsigned char*>(buf.data()) + LWS_PRE, 0,
-                  LWS_WRITE_PING) < 0) {
+    buf += "tb";
+    if (lws_write(conn->wsi, reinterpret_cast<unsigned char*>(buf.data()) + LWS_PRE,
+                  buf.size() - LWS_PRE, LWS_WRITE_PING) < 0) {
       return -1;
     }
     RequestWritable(conn, false);  // whatever else is due

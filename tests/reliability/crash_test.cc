@@ -303,6 +303,14 @@ TEST(CrashTest, SigkillAtRandomMomentsLosesNoAcknowledgedEvent) {
   for (int kill = 1; kill <= kKills; ++kill) {
     SCOPED_TRACE("kill " + std::to_string(kill));
     // Let this instance acknowledge something, then kill it at a random moment.
+    // Both subscribers resume on this instance before it is killed.
+    const auto resumed_by = Clock::now() + 30s;
+    while ((all.connections() < kill || one_session.connections() < kill) &&
+           Clock::now() < resumed_by) {
+      std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_GE(all.connections(), kill) << "the subscriber did not reconnect";
+    ASSERT_GE(one_session.connections(), kill) << "the session subscriber did not reconnect";
     const int64_t before = traffic.batches_acked.load();
     const auto wait_until = Clock::now() + 30s;
     while (traffic.batches_acked.load() == before && Clock::now() < wait_until) {

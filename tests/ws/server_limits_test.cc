@@ -198,6 +198,31 @@ TEST(ServerKeepalive, PingsIdleClientsAndHangsUpSilentOnes) {
   EXPECT_NE(raw.find('\x89'), std::string::npos) << "no PING was sent";
 }
 
+// A subscriber that only listens (sends nothing) but answers every PING must
+// stay connected. Regression: the server used to ping with an empty payload,
+// and libwebsockets 4.1 does not report an empty PONG to the protocol, so
+// every listening client was hung up at --idle-timeout (found by `make soak`).
+TEST(ServerKeepalive, KeepsListeningClientThatAnswersPings) {
+  TestServerOptions opts;
+  opts.server.ping_interval_s = 1;
+  opts.server.idle_timeout_s = 3;
+  TestServer server(opts);
+  auto listener = WsClient::Connect(server.port(), "/ws?batch_size=1");
+  ASSERT_TRUE(listener);
+  ASSERT_TRUE(listener->RecvType("hello"));
+  // Three idle timeouts of silence from the client, answering pings only.
+  const auto until = std::chrono::steady_clock::now() + 9s;
+  while (std::chrono::steady_clock::now() < until) {
+    WsMessage m = listener->Recv(200ms);  // answers PINGs
+    ASSERT_NE(m.kind, WsMessage::kEof) << "hung up although every ping was answered";
+    ASSERT_NE(m.kind, WsMessage::kClose) << m.close_code;
+  }
+  server.Append({Ev("s1", "still_here")});
+  auto event = listener->RecvJson();
+  ASSERT_TRUE(event) << "the connection no longer delivers";
+  EXPECT_EQ(Str(*event, "event_type"), "still_here");
+}
+
 TEST(ServerKeepalive, GarbageRequestsDoNotHurtTheServer) {
   TestServer server;
   for (const char* garbage :
