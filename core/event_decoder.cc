@@ -16,6 +16,7 @@
 #endif
 
 #include "core/event_id.h"
+#include "core/json_numbers.h"
 #include "core/time_format.h"
 
 namespace tailbus {
@@ -180,6 +181,9 @@ struct ScanResult {
   size_t bad_utf8_offset = kNpos;  // the first invalid UTF-8 sequence inside a string
   size_t elements = 0;             // events in the root
   std::vector<TooDeep> too_deep;
+  // Offsets of the 'e'/'E' of numbers whose digits are all zero ("0e308", "-0.0E+400"),
+  // whose exponents ParseInPlace zeroes (core/json_numbers.h).
+  std::vector<size_t> zero_exponents;
 };
 
 // Bytes that end a run the pre-scan can skip: inside a string, and outside one.
@@ -189,7 +193,7 @@ struct ScanTables {
   constexpr ScanTables() {
     for (unsigned char c : {'"', '\\', '\0'}) in_string[c] = true;
     for (int c = 0x80; c < 0x100; ++c) in_string[c] = true;
-    for (unsigned char c : {'"', '{', '[', '}', ']', ',', '\0'}) outside[c] = true;
+    for (unsigned char c : {'"', '{', '[', '}', ']', ',', 'e', 'E', '\0'}) outside[c] = true;
   }
 };
 constexpr ScanTables kScan;
@@ -338,6 +342,20 @@ ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_de
           expect_key = true;
         }
         break;
+      case 'e':
+      case 'E': {
+        // An exponent (or the e of true/false): note it when every digit before it is zero.
+        size_t k = i - 1;
+        bool digits = false;
+        bool zero = true;
+        while (k > start && ((p[k - 1] >= '0' && p[k - 1] <= '9') || p[k - 1] == '.')) {
+          --k;
+          digits |= p[k] != '.';
+          zero &= p[k] == '0' || p[k] == '.';
+        }
+        if (digits && zero) r.zero_exponents.push_back(i - 1);
+        break;
+      }
       default:
         break;
     }
@@ -368,7 +386,9 @@ std::string TooDeepField(std::string_view key_token) {
 // one up to the first invalid sequence, where it stops. So a syntax error before that offset
 // is reported as such; otherwise the invalid sequence is.
 std::optional<std::string> ParseInPlace(Document& doc, char* buffer, size_t begin, size_t end,
-                                        size_t bad_utf8_offset) {
+                                        const ScanResult& scan) {
+  const size_t bad_utf8_offset = scan.bad_utf8_offset;
+  for (size_t e : scan.zero_exponents) ZeroExponentDigits(buffer, end, e);  // json_numbers.h
   buffer[end] = '\0';
   rapidjson::InsituStringStream stream(buffer + begin);
   doc.ParseStream<kParseFlags>(stream);
@@ -1068,7 +1088,7 @@ DecodeResult DecodeEvents(std::string_view json, const DecodeLimits& limits, int
   DomArena arena;
   Document& doc = arena.doc;
   if (std::optional<std::string> error =
-          ParseInPlace(doc, buffer.data(), start, buffer.size(), scan.bad_utf8_offset)) {
+          ParseInPlace(doc, buffer.data(), start, buffer.size(), scan)) {
     decoder.errors().AddInput(std::move(*error));
     return result;
   }
@@ -1143,7 +1163,7 @@ DecodeResult DecodeNdjson(std::string_view text, const DecodeLimits& limits, int
     }
     arena.Reset();
     if (std::optional<std::string> error =
-            ParseInPlace(doc, buffer.data(), start, lines[index].end, scan.bad_utf8_offset)) {
+            ParseInPlace(doc, buffer.data(), start, lines[index].end, scan)) {
       decoder.errors().Add(index, "", std::move(*error));
       continue;
     }

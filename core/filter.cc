@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/json_numbers.h"
+
 namespace tailbus {
 namespace {
 
@@ -225,8 +227,10 @@ Result<Filter> Filter::Parse(std::string_view json, std::string_view path,
     return Status::InvalidArgument(fmt::format("{}: is {} bytes, the limit is {}", prefix,
                                                json.size(), limits.max_json_bytes));
   }
+  std::string text(json);
+  NeutraliseZeroExponents(&text);  // core/json_numbers.h: "0e308" is 0
   rapidjson::Document doc;
-  doc.Parse<kParseFlags>(json.data(), json.size());
+  doc.Parse<kParseFlags>(text.data(), text.size());
   if (doc.HasParseError()) {
     return Status::InvalidArgument(fmt::format("{}: invalid JSON at byte {}: {}", prefix,
                                                doc.GetErrorOffset(),

@@ -26,6 +26,7 @@
 #include "bus/bus.h"
 #include "core/event_decoder.h"
 #include "core/filter.h"
+#include "ws/client_message.h"
 #include "ws/metrics.h"
 #include "ws/query.h"
 #include "ws/server.h"
@@ -95,17 +96,6 @@ struct SubscriptionSpec {
   size_t batch_size = 50;
   int64_t batch_window_ms = 0;
   bool strict = false;  // close with 4409 instead of sending a reset
-};
-
-// Raw inputs a spec is built from (query arguments or subscribe members).
-struct SpecInput {
-  std::optional<std::string> filter_json;
-  std::optional<std::string> session_id;
-  std::optional<int64_t> after;
-  std::optional<std::string> epoch;
-  std::optional<int64_t> batch_size;
-  std::optional<int64_t> batch_window_ms;
-  std::optional<bool> strict;
 };
 
 struct Subscription {

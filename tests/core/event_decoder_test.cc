@@ -1099,5 +1099,27 @@ TEST(EventDecoderIdTest, MarksGeneratedIdsSoTheBusSkipsIdempotencyForThem) {
   EXPECT_EQ(r.events[1].header.event_id, "mine");
 }
 
+// event_decoder_fuzz: RapidJSON 1.1.0 read "0e308" with full precision as a
+// garbage negative number that changed from run to run (UBSan: clz(0) in
+// DiyFp::Normalize): a metadata zero was stored as -6e-269, and a zero
+// duration_ms refused as negative (core/json_numbers.h).
+TEST(EventDecoderTest, ZeroWithLargeExponentIsStoredAsZero) {
+  for (const char* zero : {"0e308", "-0.0E+400", "0.000e999"}) {
+    const std::string z(zero);
+    DecodeResult r = Decode(Event(R"("duration_ms":)" + z + R"(,"metadata":{"x":[)" + z + "]}"));
+    ASSERT_TRUE(r.ok()) << zero << ": " << r.ToStatus().ToString();
+    const std::string sign = z[0] == '-' ? "-" : "";
+    EXPECT_EQ(r.events[0].body,
+              Event(R"("duration_ms":)" + sign + R"(0.0,"metadata":{"x":[)" + sign + "0.0]}"))
+        << zero;
+    ASSERT_TRUE(r.events[0].header.duration_ms);
+    EXPECT_EQ(*r.events[0].header.duration_ms, 0.0);
+  }
+  DecodeResult lines = DecodeLines(Event(R"("x":0e308)") + "\n" + Event(R"("y":"0e308")"));
+  ASSERT_TRUE(lines.ok()) << lines.ToStatus().ToString();
+  EXPECT_EQ(lines.events[0].body, Event(R"("x":0.0)"));
+  EXPECT_EQ(lines.events[1].body, Event(R"("y":"0e308")"));
+}
+
 }  // namespace
 }  // namespace tailbus

@@ -183,5 +183,19 @@ TEST(FilterTest, PathPrefixNamesTheCaller) {
   EXPECT_TRUE(f.status().message().starts_with("subscribe.filter.x: unknown key"));
 }
 
+// filter_fuzz: RapidJSON 1.1.0 read "0e308" with full precision as a garbage
+// negative number (UBSan: clz(0) in DiyFp::Normalize), so a zero threshold
+// was refused or became a random value (core/json_numbers.h).
+TEST(FilterTest, ZeroWithLargeExponentIsZero) {
+  for (const char* zero : {"0e308", "0.0E+308", "0.000e999", "0e-400"}) {
+    Result<Filter> f = Filter::Parse(std::string(R"({"min_duration_ms":)") + zero + "}");
+    ASSERT_TRUE(f.ok()) << zero << ": " << f.status().ToString();
+    EXPECT_EQ(f->ToJson(), R"({"min_duration_ms":0.0})") << zero;
+  }
+  Result<Filter> text = Filter::Parse(R"({"event_types":["0e308"]})");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->ToJson(), R"({"event_types":["0e308"]})");  // strings are never touched
+}
+
 }  // namespace
 }  // namespace tailbus
