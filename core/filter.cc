@@ -229,8 +229,15 @@ Result<Filter> Filter::Parse(std::string_view json, std::string_view path,
   }
   std::string text(json);
   NeutraliseZeroExponents(&text);  // core/json_numbers.h: "0e308" is 0
+  // A number RapidJSON would read out of bounds is never parsed (core/json_numbers.h).
+  const size_t too_big = FindOverflowingNumber(text);
   rapidjson::Document doc;
-  doc.Parse<kParseFlags>(text.data(), text.size());
+  doc.Parse<kParseFlags>(text.data(), std::min(text.size(), too_big));
+  if (too_big != std::string::npos && (!doc.HasParseError() || doc.GetErrorOffset() >= too_big)) {
+    return Status::InvalidArgument(
+        fmt::format("{}: invalid JSON at byte {}: {}", prefix, too_big,
+                    rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig)));
+  }
   if (doc.HasParseError()) {
     return Status::InvalidArgument(fmt::format("{}: invalid JSON at byte {}: {}", prefix,
                                                doc.GetErrorOffset(),

@@ -197,5 +197,15 @@ TEST(FilterTest, ZeroWithLargeExponentIsZero) {
   EXPECT_EQ(text->ToJson(), R"({"event_types":["0e308"]})");  // strings are never touched
 }
 
+// filter_fuzz: "18003…3e308" (130 digits) was read by RapidJSON with an
+// out-of-bounds index into its table of powers (UBSan) instead of refused.
+TEST(FilterTest, NumberBeyondDoubleWithSmallExponentIsRefused) {
+  const std::string text = R"({"min_duration_ms":)" + std::string(130, '3') + "e308}";
+  Result<Filter> f = Filter::Parse(text);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(),
+            "filter: invalid JSON at byte 19: Number too big to be stored in double.");
+}
+
 }  // namespace
 }  // namespace tailbus
