@@ -168,7 +168,14 @@ class FilterParser {
         return Status::InvalidArgument(
             fmt::format("{}[{}]: must be a string, got {}", path, i, Describe(item)));
       }
-      list.emplace_back(item.GetString(), item.GetStringLength());
+      const std::string_view text(item.GetString(), item.GetStringLength());
+      if (!IsValidUtf8(text)) {  // a lone surrogate escape (core/json_numbers.h)
+        return Status::InvalidArgument(
+            fmt::format("{}[{}]: must be a string of characters (a \\u escape of a lone "
+                        "surrogate is not one)",
+                        path, i));
+      }
+      list.emplace_back(text);
     }
     std::sort(list.begin(), list.end());
     list.erase(std::unique(list.begin(), list.end()), list.end());

@@ -33,6 +33,11 @@ bool ExponentOverflowsDouble(std::string_view text, size_t first, size_t e);
 // ExponentOverflowsDouble holds, including its '-', or npos.
 size_t FindOverflowingNumber(std::string_view json);
 
+// True when `s` is well-formed UTF-8 (RFC 3629). RapidJSON decodes a lone
+// low surrogate escape ("\udc00") into bytes that are not, even when it
+// validates its input's encoding; callers check decoded strings with this.
+bool IsValidUtf8(std::string_view s);
+
 // The same for every number in JSON text whose digits are all zero (strings
 // are skipped). For callers without a pre-scan of their own.
 void NeutraliseZeroExponents(std::string* json);

@@ -207,5 +207,17 @@ TEST(FilterTest, NumberBeyondDoubleWithSmallExponentIsRefused) {
             "filter: invalid JSON at byte 19: Number too big to be stored in double.");
 }
 
+// RapidJSON decodes "\udc00" into bytes that are not UTF-8, even with
+// kParseValidateEncodingFlag; the canonical JSON then carried them into the
+// hello frame (a WebSocket text frame, which must be UTF-8).
+TEST(FilterTest, LoneSurrogateEscapeInAListIsRefused) {
+  Result<Filter> f = Filter::Parse(R"({"session_ids":["ok","\udc00"]})");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(),
+            "filter.session_ids[1]: must be a string of characters (a \\u escape of a lone "
+            "surrogate is not one)");
+  EXPECT_TRUE(Filter::Parse(R"({"session_ids":["\ud83d\ude00"]})").ok());
+}
+
 }  // namespace
 }  // namespace tailbus
