@@ -1,6 +1,7 @@
 # tailbus — one entry point for set-up, build, run and test.
 #   make run    install missing packages, build, start `tailbus serve` on ./data/tailbus.db
-#   make test   install missing packages, build with -Werror + ASan/UBSan, run every test
+#   make test   install missing packages, build with -Werror + ASan/UBSan, run every test,
+#               then every fuzz target for FUZZ_SECONDS (make fuzz-run)
 #   make bench  build optimised and run the benchmarks
 #   make soak   build optimised and run the soak (minutes; not in CI): SOAK_SECONDS, SOAK_CLIENTS, SOAK_RATE
 #   make format clang-format every source file
@@ -9,13 +10,16 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 BUILD_RELEASE := build/release
 BUILD_TEST := build/test
+BUILD_FUZZ := build/fuzz
+# Seconds each libFuzzer target runs in `make test` / `make fuzz-run`.
+FUZZ_SECONDS ?= 30
 
 # Debian packages the build, the tests and the benchmarks need.
 PACKAGES := cmake make g++ pkg-config libsqlite3-dev rapidjson-dev libfmt-dev libgtest-dev \
             libgmock-dev libcli11-dev libbenchmark-dev libwebsockets-dev python3-websockets \
             sqlite3 libev-dev libwebsockets-evlib-ev libssl-dev openssl clang libclang-rt-14-dev
 
-.PHONY: deps web-deps run test bench bench-deps soak build build-test format clean
+.PHONY: deps web-deps run test bench bench-deps soak build build-test build-fuzz fuzz-run format clean
 
 deps:
 	@missing=""; for p in $(PACKAGES); do \
@@ -52,6 +56,18 @@ run: build
 
 test: build-test
 	cd $(BUILD_TEST) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	@$(MAKE) --no-print-directory fuzz-run
+
+# libFuzzer targets (fuzz/): clang 14 with ASan + UBSan, a build directory of their own.
+build-fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DTAILBUS_FUZZ=ON \
+	  -DTAILBUS_WERROR=ON -DTAILBUS_BUILD_TESTS=OFF -DTAILBUS_BUILD_BENCH=OFF >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_targets
+
+# make fuzz-run [FUZZ_SECONDS=30] [FUZZ_TARGETS="filter_fuzz ..."]: each target on a
+# temporary copy of fuzz/corpus/<target>/; fails on any crash (input kept in build/fuzz/artifacts).
+fuzz-run: build-fuzz
+	@BUILD=$(BUILD_FUZZ) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" fuzz/run.sh
 
 # The benchmarks' peers and their clients (bench/ only); linux-perf is optional.
 BENCH_PACKAGES := nats-server redis-server libnats-dev libhiredis-dev

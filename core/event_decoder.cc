@@ -16,6 +16,7 @@
 #endif
 
 #include "core/event_id.h"
+#include "core/json_numbers.h"
 #include "core/time_format.h"
 
 namespace tailbus {
@@ -178,8 +179,17 @@ struct TooDeep {
 struct ScanResult {
   size_t nul_offset = kNpos;  // a raw NUL byte (never valid JSON, and it ends RapidJSON's input)
   size_t bad_utf8_offset = kNpos;  // the first invalid UTF-8 sequence inside a string
-  size_t elements = 0;             // events in the root
+  // The first \uDC00-\uDFFF escape not preceded by a high surrogate escape: RapidJSON would
+  // decode it into bytes that are not UTF-8.
+  size_t lone_surrogate_offset = kNpos;
+  // The first number too large for a double that RapidJSON 1.1.0's full-precision path reads
+  // out of bounds instead of refusing (core/json_numbers.h); parsing stops there.
+  size_t too_big_number_offset = kNpos;
+  size_t elements = 0;  // events in the root
   std::vector<TooDeep> too_deep;
+  // Offsets of the 'e'/'E' of numbers whose digits are all zero ("0e308", "-0.0E+400"),
+  // whose exponents ParseInPlace zeroes (core/json_numbers.h).
+  std::vector<size_t> zero_exponents;
 };
 
 // Bytes that end a run the pre-scan can skip: inside a string, and outside one.
@@ -189,7 +199,7 @@ struct ScanTables {
   constexpr ScanTables() {
     for (unsigned char c : {'"', '\\', '\0'}) in_string[c] = true;
     for (int c = 0x80; c < 0x100; ++c) in_string[c] = true;
-    for (unsigned char c : {'"', '{', '[', '}', ']', ',', '\0'}) outside[c] = true;
+    for (unsigned char c : {'"', '{', '[', '}', ']', ',', 'e', 'E', '\0'}) outside[c] = true;
   }
 };
 constexpr ScanTables kScan;
@@ -243,6 +253,21 @@ size_t Utf8SequenceLength(const unsigned char* p, size_t i, size_t n) {
   return length;
 }
 
+// The value of 4 hex digits at p, or -1.
+int Hex4(const unsigned char* p) {
+  int v = 0;
+  for (int k = 0; k < 4; ++k) {
+    const unsigned char c = p[k];
+    int d = -1;
+    if (c >= '0' && c <= '9') d = c - '0';
+    if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
 ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_depth) {
   ScanResult r;
   const size_t base = root == Root::kBatch ? 1 : 0;  // depth of the batch array itself
@@ -251,11 +276,12 @@ ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_de
   const size_t n = text.size();
   size_t depth = 0;
   size_t index = 0;
-  bool need_element = false;     // batch: the next value starts a new element
-  bool reported = false;         // the current event already has a depth error
-  bool event_is_object = false;  // the current event's root is an object
-  bool expect_key = false;       // the next string at event depth 1 is a member name
-  std::string_view key;          // the current top-level member name, as raw JSON text
+  bool need_element = false;          // batch: the next value starts a new element
+  bool reported = false;              // the current event already has a depth error
+  bool event_is_object = false;       // the current event's root is an object
+  bool expect_key = false;            // the next string at event depth 1 is a member name
+  std::string_view key;               // the current top-level member name, as raw JSON text
+  size_t high_surrogate_end = kNpos;  // just past the last \uD800-\uDBFF escape
   size_t i = start;
   while (i < n) {
     if (need_element) {
@@ -293,6 +319,15 @@ ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_de
         if (i + 1 < n && p[i + 1] == '\0') {
           r.nul_offset = i + 1;
           return r;
+        }
+        if (i + 5 < n && p[i + 1] == 'u') {
+          const int unit = Hex4(p + i + 2);
+          if (unit >= 0xD800 && unit <= 0xDBFF) {
+            high_surrogate_end = i + 6;
+          } else if (unit >= 0xDC00 && unit <= 0xDFFF && high_surrogate_end != i &&
+                     r.lone_surrogate_offset == kNpos) {
+            r.lone_surrogate_offset = i;
+          }
         }
         i += 2;
       }
@@ -338,6 +373,23 @@ ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_de
           expect_key = true;
         }
         break;
+      case 'e':
+      case 'E': {
+        // An exponent (or the e of true/false): note it when every digit before it is zero.
+        size_t k = i - 1;
+        bool digits = false;
+        bool zero = true;
+        while (k > start && ((p[k - 1] >= '0' && p[k - 1] <= '9') || p[k - 1] == '.')) {
+          --k;
+          digits |= p[k] != '.';
+          zero &= p[k] == '0' || p[k] == '.';
+        }
+        if (digits && zero) r.zero_exponents.push_back(i - 1);
+        if (digits && r.too_big_number_offset == kNpos && ExponentOverflowsDouble(text, k, i - 1)) {
+          r.too_big_number_offset = k > 0 && p[k - 1] == '-' ? k - 1 : k;
+        }
+        break;
+      }
       default:
         break;
     }
@@ -368,14 +420,34 @@ std::string TooDeepField(std::string_view key_token) {
 // one up to the first invalid sequence, where it stops. So a syntax error before that offset
 // is reported as such; otherwise the invalid sequence is.
 std::optional<std::string> ParseInPlace(Document& doc, char* buffer, size_t begin, size_t end,
-                                        size_t bad_utf8_offset) {
-  buffer[end] = '\0';
+                                        const ScanResult& scan) {
+  const size_t bad_utf8_offset = scan.bad_utf8_offset;
+  for (size_t e : scan.zero_exponents) ZeroExponentDigits(buffer, end, e);  // json_numbers.h
+  // A number RapidJSON would read out of bounds is never parsed: the text ends before it, so
+  // an earlier syntax error is still reported as such.
+  const size_t too_big = scan.too_big_number_offset;
+  const size_t stop = too_big != kNpos && too_big < end ? too_big : end;
+  buffer[stop] = '\0';
   rapidjson::InsituStringStream stream(buffer + begin);
   doc.ParseStream<kParseFlags>(stream);
-  const size_t error_offset = doc.HasParseError() ? begin + doc.GetErrorOffset() : kNpos;
+  size_t error_offset = doc.HasParseError() ? begin + doc.GetErrorOffset() : kNpos;
+  if (stop != end && (error_offset == kNpos || error_offset >= stop)) {
+    doc.SetNull();
+    error_offset = stop;
+    if (bad_utf8_offset == kNpos || bad_utf8_offset > stop) {
+      return fmt::format("invalid JSON at byte {}: {}", stop,
+                         rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig));
+    }
+  }
   if (bad_utf8_offset != kNpos && (error_offset == kNpos || bad_utf8_offset <= error_offset)) {
     doc.SetNull();  // may hold invalid strings
     return fmt::format("invalid UTF-8 at byte {}", bad_utf8_offset);
+  }
+  const size_t lone = scan.lone_surrogate_offset;
+  if (lone != kNpos && (error_offset == kNpos || lone <= error_offset)) {
+    doc.SetNull();  // holds the surrogate's bytes, which are not UTF-8
+    return fmt::format(
+        "invalid JSON at byte {}: a \\u escape of a lone surrogate (not a character)", lone);
   }
   if (error_offset == kNpos) return std::nullopt;
   return fmt::format("invalid JSON at byte {}: {}", error_offset,
@@ -939,8 +1011,12 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
     writer_.Key(m->name.GetString(), m->name.GetStringLength());
     if (&m->value == f[kTimestamp]) {
       writer_.String(timestamp.data(), static_cast<SizeType>(timestamp.size()));
-    } else {
-      m->value.Accept(writer_);
+    } else if (!m->value.Accept(writer_)) {
+      // The writer refuses a non-finite double: RapidJSON 1.1.0 reads some numbers just
+      // beyond a double's range ("1.8e308") as infinity instead of refusing them, and JSON
+      // has no infinity (found by fuzz/event_decoder_fuzz: the body was stored as `"x":,`).
+      Error(index, NameOf(m->name), "has a number beyond the range of a double");
+      return;
     }
   }
   if (type_as_event_type) {
@@ -1068,7 +1144,7 @@ DecodeResult DecodeEvents(std::string_view json, const DecodeLimits& limits, int
   DomArena arena;
   Document& doc = arena.doc;
   if (std::optional<std::string> error =
-          ParseInPlace(doc, buffer.data(), start, buffer.size(), scan.bad_utf8_offset)) {
+          ParseInPlace(doc, buffer.data(), start, buffer.size(), scan)) {
     decoder.errors().AddInput(std::move(*error));
     return result;
   }
@@ -1143,7 +1219,7 @@ DecodeResult DecodeNdjson(std::string_view text, const DecodeLimits& limits, int
     }
     arena.Reset();
     if (std::optional<std::string> error =
-            ParseInPlace(doc, buffer.data(), start, lines[index].end, scan.bad_utf8_offset)) {
+            ParseInPlace(doc, buffer.data(), start, lines[index].end, scan)) {
       decoder.errors().Add(index, "", std::move(*error));
       continue;
     }

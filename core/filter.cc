@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/json_numbers.h"
+
 namespace tailbus {
 namespace {
 
@@ -166,7 +168,14 @@ class FilterParser {
         return Status::InvalidArgument(
             fmt::format("{}[{}]: must be a string, got {}", path, i, Describe(item)));
       }
-      list.emplace_back(item.GetString(), item.GetStringLength());
+      const std::string_view text(item.GetString(), item.GetStringLength());
+      if (!IsValidUtf8(text)) {  // a lone surrogate escape (core/json_numbers.h)
+        return Status::InvalidArgument(
+            fmt::format("{}[{}]: must be a string of characters (a \\u escape of a lone "
+                        "surrogate is not one)",
+                        path, i));
+      }
+      list.emplace_back(text);
     }
     std::sort(list.begin(), list.end());
     list.erase(std::unique(list.begin(), list.end()), list.end());
@@ -225,8 +234,17 @@ Result<Filter> Filter::Parse(std::string_view json, std::string_view path,
     return Status::InvalidArgument(fmt::format("{}: is {} bytes, the limit is {}", prefix,
                                                json.size(), limits.max_json_bytes));
   }
+  std::string text(json);
+  NeutraliseZeroExponents(&text);  // core/json_numbers.h: "0e308" is 0
+  // A number RapidJSON would read out of bounds is never parsed (core/json_numbers.h).
+  const size_t too_big = FindOverflowingNumber(text);
   rapidjson::Document doc;
-  doc.Parse<kParseFlags>(json.data(), json.size());
+  doc.Parse<kParseFlags>(text.data(), std::min(text.size(), too_big));
+  if (too_big != std::string::npos && (!doc.HasParseError() || doc.GetErrorOffset() >= too_big)) {
+    return Status::InvalidArgument(
+        fmt::format("{}: invalid JSON at byte {}: {}", prefix, too_big,
+                    rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig)));
+  }
   if (doc.HasParseError()) {
     return Status::InvalidArgument(fmt::format("{}: invalid JSON at byte {}: {}", prefix,
                                                doc.GetErrorOffset(),

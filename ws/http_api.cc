@@ -21,6 +21,7 @@
 
 #include "core/time_format.h"
 #include "ws/frames.h"
+#include "ws/route.h"
 #include "ws/server_internal.h"
 #include "ws/static_assets.h"
 #include "ws/wire.h"
@@ -66,6 +67,22 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// POST /api/events bodies: JSON (also application/*+json), NDJSON, or what
+// curl -d (form-urlencoded) and navigator.sendBeacon (text/plain) send for a
+// JSON text; no Content-Type at all is JSON too. Anything else (multipart
+// forms, XML, binary) is refused before the body is read.
+bool AcceptedBodyType(std::string_view lower_content_type) {
+  std::string_view t = lower_content_type.substr(0, lower_content_type.find(';'));
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  if (t.empty()) return true;
+  for (std::string_view ok :
+       {"application/json", "application/x-ndjson", "application/ndjson", "application/jsonl",
+        "text/plain", "application/x-www-form-urlencoded"}) {
+    if (t == ok) return true;
+  }
+  return t.rfind("application/", 0) == 0 && t.size() > 17 && t.substr(t.size() - 5) == "+json";
+}
+
 // The decoder reports an over-long batch as one whole-input error.
 bool IsBatchLimitError(const DecodeResult& r) {
   return r.errors.size() == 1 && !r.errors[0].index && r.errors[0].field == "body" &&
@@ -96,52 +113,6 @@ void AppendSessionJson(std::string* out, const SessionSummary& s, int64_t connec
                  s.event_count, s.first_offset, s.last_offset, FormatRfc3339Millis(s.first_time_ms),
                  FormatRfc3339Millis(s.last_time_ms), s.total_cost_tokens, s.error_count,
                  connected_clients);
-}
-
-struct Route {
-  enum Kind {
-    kNone,
-    kIndex,
-    kEvents,
-    kSessions,
-    kSession,
-    kSessionEvents,
-    kSessionStream,
-    kStream,
-    kStatus,
-    kWsMetrics,
-    kMetrics,
-    kWsEndpoint,
-  };
-  Kind kind = kNone;
-  std::string session;  // for the /api/sessions/{id}/... routes
-  const char* allow = "";
-};
-
-Route Match(std::string_view path) {
-  std::vector<std::string_view> s = SplitPath(path);
-  Route r;
-  if (s.empty()) return {Route::kIndex, {}, "GET, OPTIONS"};
-  if (s[0] == "metrics" && s.size() == 1) return {Route::kMetrics, {}, "GET, OPTIONS"};
-  if (s[0] == "ws") return {Route::kWsEndpoint, {}, "GET"};
-  if (s[0] != "api" || s.size() < 2) return r;
-  if (s.size() == 2) {
-    if (s[1] == "events") return {Route::kEvents, {}, "GET, POST, OPTIONS"};
-    if (s[1] == "sessions") return {Route::kSessions, {}, "GET, OPTIONS"};
-    if (s[1] == "stream") return {Route::kStream, {}, "GET, OPTIONS"};
-    if (s[1] == "status") return {Route::kStatus, {}, "GET, OPTIONS"};
-    if (s[1] == "websocket-metrics") return {Route::kWsMetrics, {}, "GET, OPTIONS"};
-    return r;
-  }
-  if (s[1] != "sessions") return r;
-  if (s.size() == 3) return {Route::kSession, std::string(s[2]), "GET, DELETE, OPTIONS"};
-  if (s.size() == 4 && s[3] == "events") {
-    return {Route::kSessionEvents, std::string(s[2]), "GET, OPTIONS"};
-  }
-  if (s.size() == 4 && s[3] == "stream") {
-    return {Route::kSessionStream, std::string(s[2]), "GET, OPTIONS"};
-  }
-  return r;
 }
 
 // What a route needs with access control on (ws/auth.h); nullopt when the
@@ -337,6 +308,13 @@ struct Handlers {
                       *length, s.options_.max_body_bytes));
     }
     c->http.content_type = Lower(Server::Impl::Header(c->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE));
+    if (!AcceptedBodyType(c->http.content_type)) {
+      return s.RespondNowAndClose(
+          c, wire::kUnsupportedMediaType,
+          fmt::format("Content-Type \"{}\" is not accepted: send application/json or "
+                      "application/x-ndjson",
+                      c->http.content_type.substr(0, 64)));
+    }
     // Over --publish-rate: the body is read and dropped, then 429 (keep-alive survives).
     bool sustained = false;
     if (!s.AllowPublish(c, &c->http.rate_limited_retry_s, &sustained)) {
@@ -537,7 +515,7 @@ int Server::Impl::OnHttpRequest(Conn* conn, const char* in) {
   const int method = conn->http.method;
   const bool has_body =
       method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
-  Route route = Match(conn->http.path);
+  Route route = MatchRoute(conn->http.path);
   Handlers h{*this, conn};
 
   if (method == LWSHUMETH_OPTIONS) {

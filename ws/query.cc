@@ -10,6 +10,11 @@ namespace tailbus::ws {
 namespace {
 
 constexpr size_t kMaxSessionIdBytes = 128;
+// No endpoint takes more than a dozen arguments; the bound also keeps the
+// duplicate check (linear per argument) cheap. (libwebsockets 4.1 itself drops
+// a request with more than about 90 header fragments, arguments included,
+// without an answer; up to there the client gets this clear 400.)
+constexpr size_t kMaxQueryArgs = 64;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -21,10 +26,57 @@ std::string_view Trim(std::string_view s) {
 std::string Quoted(std::string_view value) {
   constexpr size_t kMax = 40;
   std::string out = "\"";
-  out.append(value.substr(0, kMax));
-  if (value.size() > kMax) out += "…";
+  if (value.size() > kMax) {
+    // Cut at a character boundary: the message may go out in a WebSocket
+    // text frame, which must be valid UTF-8.
+    size_t cut = kMax;
+    while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+    out.append(value.substr(0, cut));
+    out += "…";
+  } else {
+    out.append(value);
+  }
   out += '"';
   return out;
+}
+
+// Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points above
+// U+10FFFF): the event decoder accepts nothing else, so an id that is not can
+// match no event, and echoing it would put invalid UTF-8 in a text frame.
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (s.size() - i < len) return false;
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c1 < lo || c1 > hi) return false;
+    for (size_t k = 2; k < len; ++k) {
+      const auto ck = static_cast<unsigned char>(s[i + k]);
+      if (ck < 0x80 || ck > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
 }
 
 }  // namespace
@@ -33,6 +85,9 @@ Result<QueryArgs> QueryArgs::Parse(const std::vector<std::string>& fragments) {
   QueryArgs out;
   for (const std::string& fragment : fragments) {
     if (fragment.empty()) continue;  // "a=1&&b=2"
+    if (out.args_.size() == kMaxQueryArgs) {
+      return Status::InvalidArgument(fmt::format("more than {} query arguments", kMaxQueryArgs));
+    }
     const size_t eq = fragment.find('=');
     std::string name = fragment.substr(0, eq);
     std::string value = eq == std::string::npos ? std::string() : fragment.substr(eq + 1);
@@ -110,6 +165,7 @@ Status ValidateSessionId(std::string_view id) {
       return Status::InvalidArgument("session_id: must not contain control characters");
     }
   }
+  if (!IsValidUtf8(id)) return Status::InvalidArgument("session_id: must be valid UTF-8");
   return Status::Ok();
 }
 

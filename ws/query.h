@@ -28,7 +28,8 @@ class QueryArgs {
 
   // `fragments` are the decoded "name=value" strings, one per argument ("name"
   // alone means an empty value). Fails (InvalidArgument naming the argument)
-  // on an empty name or an argument given twice.
+  // on an empty name or an argument given twice, and on more than 64
+  // arguments.
   static Result<QueryArgs> Parse(const std::vector<std::string>& fragments);
 
   std::optional<std::string_view> Get(std::string_view name) const;
@@ -54,7 +55,7 @@ std::optional<int64_t> ParseInt64(std::string_view text);
 // segments (a trailing '/') are dropped.
 std::vector<std::string_view> SplitPath(std::string_view path);
 
-// A session id given in a path or a query: 1..128 bytes, no control
+// A session id given in a path or a query: 1..128 bytes of UTF-8, no control
 // characters (the event decoder's rule for session_id).
 Status ValidateSessionId(std::string_view id);
 

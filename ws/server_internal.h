@@ -29,6 +29,7 @@
 #include "core/filter.h"
 #include "core/token.h"
 #include "ws/auth.h"
+#include "ws/client_message.h"
 #include "ws/metrics.h"
 #include "ws/query.h"
 #include "ws/rate_limit.h"
@@ -99,17 +100,6 @@ struct SubscriptionSpec {
   size_t batch_size = 50;
   int64_t batch_window_ms = 0;
   bool strict = false;  // close with 4409 instead of sending a reset
-};
-
-// Raw inputs a spec is built from (query arguments or subscribe members).
-struct SpecInput {
-  std::optional<std::string> filter_json;
-  std::optional<std::string> session_id;
-  std::optional<int64_t> after;
-  std::optional<std::string> epoch;
-  std::optional<int64_t> batch_size;
-  std::optional<int64_t> batch_window_ms;
-  std::optional<bool> strict;
 };
 
 struct Subscription {

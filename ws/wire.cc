@@ -46,6 +46,8 @@ constexpr std::array kErrorCodes = {
     ErrorCodeInfo{kLengthRequired, 411,
                   "a POST without Content-Length (chunked bodies are refused)"},
     ErrorCodeInfo{kBodyTooLarge, 413, "Content-Length over --max-body-bytes"},
+    ErrorCodeInfo{kUnsupportedMediaType, 415,
+                  "a POST body whose Content-Type is neither JSON, NDJSON nor plain text"},
     ErrorCodeInfo{kOffsetEvicted, 410, "the requested offset is older than the earliest retained"},
     ErrorCodeInfo{kEpochMismatch, 409, "the client's epoch is not this log's epoch"},
     ErrorCodeInfo{kOffsetAhead, 409, "the client's offset is beyond this log's head"},

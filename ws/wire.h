@@ -69,6 +69,7 @@ inline constexpr std::string_view kSessionNotFound = "session_not_found";
 inline constexpr std::string_view kMethodNotAllowed = "method_not_allowed";
 inline constexpr std::string_view kLengthRequired = "length_required";
 inline constexpr std::string_view kBodyTooLarge = "body_too_large";
+inline constexpr std::string_view kUnsupportedMediaType = "unsupported_media_type";
 inline constexpr std::string_view kOffsetEvicted = "offset_evicted";
 inline constexpr std::string_view kEpochMismatch = "epoch_mismatch";
 inline constexpr std::string_view kOffsetAhead = "offset_ahead";

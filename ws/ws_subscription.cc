@@ -12,30 +12,17 @@
 // at once, or held until the batch is full or batch_window_ms has passed since
 // the first of them arrived. Event JSON is spliced, never re-encoded.
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 
 #include "core/time_format.h"
+#include "ws/client_message.h"
 #include "ws/frames.h"
 #include "ws/server_internal.h"
 #include "ws/wire.h"
 
 namespace tailbus::ws {
 namespace {
-
-using rapidjson::Document;
-using rapidjson::Value;
-
-std::string Serialize(const Value& value) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
-  value.Accept(writer);
-  return std::string(buf.GetString(), buf.GetSize());
-}
 
 bool IsBatchLimitError(const DecodeResult& r) {
   return r.errors.size() == 1 && !r.errors[0].index && r.errors[0].field == "body" &&
@@ -51,67 +38,44 @@ size_t DefaultBatchSize(const Conn& conn, const ServerOptions& options) {
   return options.default_batch_size;
 }
 
-// Client messages on one connection.
+// Client messages on one connection (parsed by ws/client_message.h).
 struct Messages {
   Server::Impl& s;
   Conn* c;
 
   void Handle(std::string_view text) {
-    if (text == "ping") {  // background.md §2: plain text ping -> plain text pong
-      s.EnqueueControl(c, "", "pong");
-      return;
-    }
-    Document doc;
-    doc.Parse(text.data(), text.size());
-    if (doc.HasParseError()) {
-      Error(wire::kBadJson,
-            fmt::format("invalid JSON at byte {}: {}", doc.GetErrorOffset(),
-                        rapidjson::GetParseError_En(doc.GetParseError())),
-            {});
-      return;
-    }
-    if (!doc.IsObject()) {
-      Error(wire::kBadMessage, "a message must be a JSON object with a \"type\"", {});
-      return;
-    }
-    std::string rid;
-    if (auto it = doc.FindMember("request_id"); it != doc.MemberEnd()) rid = Serialize(it->value);
-    auto type = doc.FindMember("type");
-    if (type == doc.MemberEnd() || !type->value.IsString()) {
-      Error(wire::kBadMessage, "a message needs a string \"type\"", rid);
-      return;
-    }
-    const std::string_view t(type->value.GetString(), type->value.GetStringLength());
-    if (t == "ping") {
-      s.EnqueueControl(c, "", PongFrame());
-    } else if (t == "publish" || t == "message") {
-      if (!UnderLimit(&Server::Impl::AllowPublish, wire::kRateLimited,
-                      fmt::format("more than {} publishes per second (--publish-rate); nothing "
-                                  "was appended",
-                                  s.options_.publish_rate),
-                      rid)) {
+    ClientMessage m = ParseClientMessage(text, c->bound_session, s.options_.max_events_per_publish);
+    switch (m.kind) {
+      case ClientMessage::Kind::kPlainPing:
+        s.EnqueueControl(c, "", "pong");
         return;
-      }
-      if (t == "publish") {
-        Publish(doc, rid);
-      } else {
-        ChatMessage(doc, rid);
-      }
-    } else if (t == "subscribe") {
-      if (!UnderLimit(&Server::Impl::AllowSubscribe, wire::kSubscribeRateLimited,
-                      fmt::format("more than {} subscribe messages per second (--subscribe-rate); "
-                                  "the previous subscription stays",
-                                  s.options_.subscribe_rate),
-                      rid)) {
+      case ClientMessage::Kind::kPing:
+        s.EnqueueControl(c, "", PongFrame());
         return;
-      }
-      Subscribe(doc, rid);
-    } else {
-      Error(wire::kUnknownType,
-            fmt::format("unknown message type \"{}\" (expected publish, message, subscribe or "
-                        "ping)",
-                        t.substr(0, 64)),
-            rid);
+      case ClientMessage::Kind::kPublish:
+      case ClientMessage::Kind::kChatMessage:
+        if (!UnderLimit(&Server::Impl::AllowPublish, wire::kRateLimited,
+                        fmt::format("more than {} publishes per second (--publish-rate); nothing "
+                                    "was appended",
+                                    s.options_.publish_rate),
+                        m.request_id_json)) {
+          return;
+        }
+        Decode(m.events_json, m.request_id_json);
+        return;
+      case ClientMessage::Kind::kSubscribe:
+        if (!UnderLimit(&Server::Impl::AllowSubscribe, wire::kSubscribeRateLimited,
+                        fmt::format("more than {} subscribe messages per second "
+                                    "(--subscribe-rate); the previous subscription stays",
+                                    s.options_.subscribe_rate),
+                        m.request_id_json)) {
+          return;
+        }
+        Subscribe(m.subscribe, m.request_id_json);
+        return;
+      case ClientMessage::Kind::kError:
+        Error(m.error_code, m.error_message, m.request_id_json);
+        return;
     }
   }
 
@@ -131,36 +95,6 @@ struct Messages {
              std::span<const FieldError> details = {}) {
     s.metrics_.CountRejected(code);
     s.EnqueueControl(c, "", ErrorFrame(code, message, rid, details));
-  }
-
-  void Publish(const Document& doc, const std::string& rid) {
-    const Value* events = nullptr;
-    if (auto it = doc.FindMember("events"); it != doc.MemberEnd()) events = &it->value;
-    if (auto it = doc.FindMember("event"); events == nullptr && it != doc.MemberEnd()) {
-      events = &it->value;
-    }
-    if (events == nullptr || !(events->IsObject() || events->IsArray())) {
-      Error(wire::kBadMessage, "publish needs \"event\" (an object) or \"events\" (an array)", rid);
-      return;
-    }
-    if (events->IsArray() && events->Size() > s.options_.max_events_per_publish) {
-      Error(wire::kTooManyEvents,
-            fmt::format("a publish of {} events exceeds the limit of {}", events->Size(),
-                        s.options_.max_events_per_publish),
-            rid);
-      return;
-    }
-    Decode(Serialize(*events), rid);
-  }
-
-  void ChatMessage(Document& doc, const std::string& rid) {
-    if (!doc.HasMember("session_id") && c->bound_session) {
-      Value id(c->bound_session->c_str(),
-               static_cast<rapidjson::SizeType>(c->bound_session->size()), doc.GetAllocator());
-      doc.AddMember("session_id", id, doc.GetAllocator());
-    }
-    doc.RemoveMember("request_id");
-    Decode(Serialize(doc), rid);  // "type":"message" becomes the event type
   }
 
   void Decode(const std::string& json, const std::string& rid) {
@@ -187,69 +121,7 @@ struct Messages {
     s.Append(c, std::move(decoded.events), Completion::Kind::kWsAppend, rid);
   }
 
-  void Subscribe(const Document& doc, const std::string& rid) {
-    SpecInput in;
-    for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
-      const std::string_view name(m->name.GetString(), m->name.GetStringLength());
-      const Value& v = m->value;
-      auto bad = [&](std::string_view what) {
-        Error(wire::kBadMessage, fmt::format("subscribe.{}: {}", name, what), rid);
-        return false;
-      };
-      bool ok = true;
-      if (name == "type" || name == "request_id") {
-        continue;
-      } else if (name == "filter") {
-        if (v.IsObject()) {
-          in.filter_json = Serialize(v);
-        } else if (v.IsString()) {
-          in.filter_json = std::string(v.GetString(), v.GetStringLength());
-        } else if (!v.IsNull()) {
-          ok = bad("must be an object");
-        }
-      } else if (name == "session_id") {
-        if (v.IsString()) {
-          in.session_id = std::string(v.GetString(), v.GetStringLength());
-        } else if (!v.IsNull()) {
-          ok = bad("must be a string");
-        }
-      } else if (name == "after") {
-        if (v.IsInt64() && v.GetInt64() >= 0) {
-          in.after = v.GetInt64();
-        } else if (!v.IsNull()) {
-          ok = bad("must be an integer >= 0");
-        }
-      } else if (name == "epoch") {
-        if (v.IsString()) {
-          in.epoch = std::string(v.GetString(), v.GetStringLength());
-        } else if (!v.IsNull()) {
-          ok = bad("must be a string");
-        }
-      } else if (name == "batch_size") {
-        if (v.IsInt64()) {
-          in.batch_size = v.GetInt64();
-        } else {
-          ok = bad("must be an integer");
-        }
-      } else if (name == "batch_window_ms" || name == "poll_interval") {
-        if (!v.IsInt64()) {
-          ok = bad("must be an integer");
-        } else if (in.batch_window_ms) {
-          ok = bad("give batch_window_ms or poll_interval, not both");
-        } else {
-          in.batch_window_ms = v.GetInt64();
-        }
-      } else if (name == "strict") {
-        if (v.IsBool()) {
-          in.strict = v.GetBool();
-        } else {
-          ok = bad("must be true or false");
-        }
-      } else {
-        ok = bad("unknown key");
-      }
-      if (!ok) return;
-    }
+  void Subscribe(const SpecInput& in, const std::string& rid) {
     std::string_view code;
     Result<SubscriptionSpec> spec = s.BuildSpec(*c, in, DefaultBatchSize(*c, s.options_), &code);
     if (!spec.ok()) {

@@ -1099,5 +1099,77 @@ TEST(EventDecoderIdTest, MarksGeneratedIdsSoTheBusSkipsIdempotencyForThem) {
   EXPECT_EQ(r.events[1].header.event_id, "mine");
 }
 
+// event_decoder_fuzz: RapidJSON 1.1.0 read "0e308" with full precision as a
+// garbage negative number that changed from run to run (UBSan: clz(0) in
+// DiyFp::Normalize): a metadata zero was stored as -6e-269, and a zero
+// duration_ms refused as negative (core/json_numbers.h).
+TEST(EventDecoderTest, ZeroWithLargeExponentIsStoredAsZero) {
+  for (const char* zero : {"0e308", "-0.0E+400", "0.000e999"}) {
+    const std::string z(zero);
+    DecodeResult r = Decode(Event(R"("duration_ms":)" + z + R"(,"metadata":{"x":[)" + z + "]}"));
+    ASSERT_TRUE(r.ok()) << zero << ": " << r.ToStatus().ToString();
+    const std::string sign = z[0] == '-' ? "-" : "";
+    EXPECT_EQ(r.events[0].body,
+              Event(R"("duration_ms":)" + sign + R"(0.0,"metadata":{"x":[)" + sign + "0.0]}"))
+        << zero;
+    ASSERT_TRUE(r.events[0].header.duration_ms);
+    EXPECT_EQ(*r.events[0].header.duration_ms, 0.0);
+  }
+  DecodeResult lines = DecodeLines(Event(R"("x":0e308)") + "\n" + Event(R"("y":"0e308")"));
+  ASSERT_TRUE(lines.ok()) << lines.ToStatus().ToString();
+  EXPECT_EQ(lines.events[0].body, Event(R"("x":0.0)"));
+  EXPECT_EQ(lines.events[1].body, Event(R"("y":"0e308")"));
+}
+
+// event_decoder_fuzz: RapidJSON decodes a lone low surrogate escape
+// ("\ude00") into the bytes ED B8 80, which are not UTF-8; the event was
+// stored with them and every WebSocket client receiving it failed with 1007.
+TEST(EventDecoderTest, LoneLowSurrogateEscapeIsRejected) {
+  const std::string bad = Event(R"("u":"\u00e9^ud83d\ude00")");
+  DecodeResult r = Decode(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(Messages(r), std::vector<std::string>{"body: invalid JSON at byte " +
+                                                  std::to_string(bad.find("\\ude00")) +
+                                                  ": a \\u escape of a lone surrogate (not a "
+                                                  "character)"});
+  EXPECT_FALSE(DecodeLines(bad).ok());
+  // A pair is a character; an escaped backslash before "uDC00" is not an escape.
+  EXPECT_TRUE(Decode(Event(R"("u":"\ud83d\ude00","v":"\\udc00")")).ok());
+}
+
+// filter_fuzz / event_decoder_fuzz: a number beyond a double's range whose
+// exponent alone is in range ("1234e308") was read by RapidJSON with an
+// out-of-bounds index into its table of powers (UBSan) instead of refused.
+TEST(EventDecoderTest, NumberBeyondDoubleWithSmallExponentIsRefused) {
+  for (const char* number : {"1234e308", "-123e307", "0.00012e313", "1e309"}) {
+    const std::string text = Event(std::string(R"("x":)") + number);
+    DecodeResult r = Decode(text);
+    ASSERT_FALSE(r.ok()) << number;
+    EXPECT_EQ(Messages(r), std::vector<std::string>{"body: invalid JSON at byte " +
+                                                    std::to_string(text.find(number)) +
+                                                    ": Number too big to be stored in double."})
+        << number;
+  }
+  EXPECT_TRUE(Decode(Event(R"("x":1.5e308,"y":123e300,"z":0.01e310)")).ok());
+  // A syntax error before the number is reported as such.
+  EXPECT_NE(Messages(Decode(R"({"a" 1,"x":1234e308})"))[0].find("byte 5"), std::string::npos);
+}
+
+// event_decoder_fuzz: "1.8e308" (just beyond a double, exponent in range)
+// was read by RapidJSON as infinity, which its writer skips: the event was
+// accepted and stored with the invalid body `"x":,`.
+TEST(EventDecoderTest, NumberJustBeyondDoubleIsRejectedNotStoredAsInvalidJson) {
+  for (const char* number : {"1.8e308", "-18e307", "1.7976931348623159e308"}) {
+    DecodeResult r = Decode(Event(std::string(R"("meta":{"x":[)") + number + "]}"));
+    ASSERT_FALSE(r.ok()) << number;
+    EXPECT_EQ(Messages(r),
+              std::vector<std::string>{"events[0].meta: has a number beyond the range of a double"})
+        << number;
+  }
+  DecodeResult max = Decode(Event(R"("x":1.7976931348623157e308)"));
+  ASSERT_TRUE(max.ok());
+  EXPECT_EQ(max.events[0].body, Event(R"("x":1.7976931348623157e308)"));
+}
+
 }  // namespace
 }  // namespace tailbus

@@ -183,5 +183,41 @@ TEST(FilterTest, PathPrefixNamesTheCaller) {
   EXPECT_TRUE(f.status().message().starts_with("subscribe.filter.x: unknown key"));
 }
 
+// filter_fuzz: RapidJSON 1.1.0 read "0e308" with full precision as a garbage
+// negative number (UBSan: clz(0) in DiyFp::Normalize), so a zero threshold
+// was refused or became a random value (core/json_numbers.h).
+TEST(FilterTest, ZeroWithLargeExponentIsZero) {
+  for (const char* zero : {"0e308", "0.0E+308", "0.000e999", "0e-400"}) {
+    Result<Filter> f = Filter::Parse(std::string(R"({"min_duration_ms":)") + zero + "}");
+    ASSERT_TRUE(f.ok()) << zero << ": " << f.status().ToString();
+    EXPECT_EQ(f->ToJson(), R"({"min_duration_ms":0.0})") << zero;
+  }
+  Result<Filter> text = Filter::Parse(R"({"event_types":["0e308"]})");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->ToJson(), R"({"event_types":["0e308"]})");  // strings are never touched
+}
+
+// filter_fuzz: "18003…3e308" (130 digits) was read by RapidJSON with an
+// out-of-bounds index into its table of powers (UBSan) instead of refused.
+TEST(FilterTest, NumberBeyondDoubleWithSmallExponentIsRefused) {
+  const std::string text = R"({"min_duration_ms":)" + std::string(130, '3') + "e308}";
+  Result<Filter> f = Filter::Parse(text);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(),
+            "filter: invalid JSON at byte 19: Number too big to be stored in double.");
+}
+
+// RapidJSON decodes "\udc00" into bytes that are not UTF-8, even with
+// kParseValidateEncodingFlag; the canonical JSON then carried them into the
+// hello frame (a WebSocket text frame, which must be UTF-8).
+TEST(FilterTest, LoneSurrogateEscapeInAListIsRefused) {
+  Result<Filter> f = Filter::Parse(R"({"session_ids":["ok","\udc00"]})");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().message(),
+            "filter.session_ids[1]: must be a string of characters (a \\u escape of a lone "
+            "surrogate is not one)");
+  EXPECT_TRUE(Filter::Parse(R"({"session_ids":["\ud83d\ude00"]})").ok());
+}
+
 }  // namespace
 }  // namespace tailbus

@@ -1,0 +1,111 @@
+// Fuzzes the server's parser for client WebSocket text messages
+// (ws/client_message.h: ping, publish, message, subscribe) and what the
+// server does next with a parsed message that carries no I/O: decoding the
+// events of a publish (core/event_decoder.h), parsing a subscribe's filter,
+// and building the error frame. Invariants:
+// - an error has a known wire code (ws/wire.h) and a message; the error
+//   frame is valid JSON whenever the input was valid UTF-8 (libwebsockets
+//   refuses text frames that are not);
+// - publish / message carry valid JSON within kMaxMessageDepth; request_id
+//   is valid JSON text or empty;
+// - a subscribe's numeric members are what the JSON said.
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/event_decoder.h"
+#include "core/filter.h"
+#include "fuzz/fuzz_check.h"
+#include "ws/client_message.h"
+#include "ws/frames.h"
+#include "ws/wire.h"
+
+namespace {
+
+using namespace tailbus;
+using namespace tailbus::ws;
+
+constexpr int64_t kNowMs = 1'795'310'909'123;
+constexpr unsigned kStrict = rapidjson::kParseIterativeFlag |
+                             rapidjson::kParseValidateEncodingFlag |
+                             rapidjson::kParseFullPrecisionFlag;
+
+bool KnownCode(std::string_view code) {
+  for (const wire::ErrorCodeInfo& info : wire::AllErrorCodes()) {
+    if (info.code == code) return true;
+  }
+  return false;
+}
+
+bool IsJson(std::string_view text, bool validate_utf8) {
+  rapidjson::Document doc;
+  if (validate_utf8) {
+    doc.Parse<kStrict>(text.data(), text.size());
+  } else {
+    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  }
+  return !doc.HasParseError();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const bool utf8 = fuzz::IsValidUtf8(text);
+  // The first byte picks whether the connection is bound to a session.
+  const std::optional<std::string> bound =
+      size > 0 && (data[0] & 1) ? std::optional<std::string>("bound-session") : std::nullopt;
+  ClientMessage m = ParseClientMessage(text, bound, 5);
+  if (!m.request_id_json.empty()) FUZZ_CHECK(IsJson(m.request_id_json, false));
+  switch (m.kind) {
+    case ClientMessage::Kind::kPlainPing:
+      FUZZ_CHECK(text == "ping");
+      break;
+    case ClientMessage::Kind::kPing:
+      break;
+    case ClientMessage::Kind::kError: {
+      FUZZ_CHECK(KnownCode(m.error_code), "unknown wire code %.*s",
+                 static_cast<int>(m.error_code.size()), m.error_code.data());
+      FUZZ_CHECK(!m.error_message.empty());
+      const std::string frame = ErrorFrame(m.error_code, m.error_message, m.request_id_json);
+      if (utf8) FUZZ_CHECK(IsJson(frame, true), "error frame is not valid JSON: %s", frame.c_str());
+      break;
+    }
+    case ClientMessage::Kind::kPublish:
+    case ClientMessage::Kind::kChatMessage: {
+      FUZZ_CHECK(IsJson(m.events_json, false), "events_json: %s", m.events_json.c_str());
+      FUZZ_CHECK(JsonNestingDepth(m.events_json, kMaxMessageDepth) <= kMaxMessageDepth);
+      DecodeLimits limits;
+      limits.max_batch_events = 5;
+      DecodeResult r = DecodeEvents(m.events_json, limits, kNowMs);
+      if (!r.ok()) {
+        FUZZ_CHECK(r.events.empty() && !r.errors.empty());
+        const std::string frame =
+            ErrorFrame(wire::kInvalidEvent, r.ToStatus().message(), m.request_id_json, r.errors);
+        if (utf8)
+          FUZZ_CHECK(IsJson(frame, true), "error frame is not valid JSON: %s", frame.c_str());
+      } else {
+        FUZZ_CHECK(r.events.size() <= 5);
+        if (m.kind == ClientMessage::Kind::kChatMessage) {
+          FUZZ_CHECK(r.events.size() == 1);
+          if (bound && m.events_json.find("\"session_id\"") == std::string::npos) {
+            FUZZ_CHECK(r.events[0].header.session_id == *bound);
+          }
+        }
+      }
+      break;
+    }
+    case ClientMessage::Kind::kSubscribe: {
+      const SpecInput& in = m.subscribe;
+      FUZZ_CHECK(!in.after || *in.after >= 0);
+      if (in.filter_json) {
+        Result<Filter> f = Filter::Parse(*in.filter_json, "filter");
+        FUZZ_CHECK(f.ok() || f.status().message().rfind("filter", 0) == 0);
+      }
+      break;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,215 @@
+// Invariants: every kError result carries a wire code and a message naming
+// the member (or the byte offset) at fault; kPublish/kChatMessage carry valid
+// JSON text (an object, or an array of at most max_events_per_publish values)
+// whose nesting is at most kMaxMessageDepth. Parsing is iterative and the
+// depth is checked before serialising, so no input recurses deeply.
+#include "ws/client_message.h"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "ws/wire.h"
+
+namespace tailbus::ws {
+namespace {
+
+using rapidjson::Document;
+using rapidjson::Value;
+
+std::string Serialize(const Value& value) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+  value.Accept(writer);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// At most `max` bytes of `s`, cut at a UTF-8 character boundary: error frames
+// are text frames, which must be valid UTF-8.
+std::string_view Utf8Prefix(std::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut);
+}
+
+ClientMessage Error(std::string_view code, std::string message, std::string rid = {}) {
+  ClientMessage m;
+  m.kind = ClientMessage::Kind::kError;
+  m.error_code = code;
+  m.error_message = std::move(message);
+  m.request_id_json = std::move(rid);
+  return m;
+}
+
+ClientMessage Publish(const Document& doc, std::string rid, size_t max_events) {
+  const Value* events = nullptr;
+  if (auto it = doc.FindMember("events"); it != doc.MemberEnd()) events = &it->value;
+  if (auto it = doc.FindMember("event"); events == nullptr && it != doc.MemberEnd()) {
+    events = &it->value;
+  }
+  if (events == nullptr || !(events->IsObject() || events->IsArray())) {
+    return Error(wire::kBadMessage, "publish needs \"event\" (an object) or \"events\" (an array)",
+                 std::move(rid));
+  }
+  if (events->IsArray() && events->Size() > max_events) {
+    return Error(
+        wire::kTooManyEvents,
+        fmt::format("a publish of {} events exceeds the limit of {}", events->Size(), max_events),
+        std::move(rid));
+  }
+  ClientMessage m;
+  m.kind = ClientMessage::Kind::kPublish;
+  m.request_id_json = std::move(rid);
+  m.events_json = Serialize(*events);
+  return m;
+}
+
+ClientMessage Chat(Document& doc, std::string rid, const std::optional<std::string>& bound) {
+  if (!doc.HasMember("session_id") && bound) {
+    Value id(bound->c_str(), static_cast<rapidjson::SizeType>(bound->size()), doc.GetAllocator());
+    doc.AddMember("session_id", id, doc.GetAllocator());
+  }
+  doc.RemoveMember("request_id");
+  ClientMessage m;
+  m.kind = ClientMessage::Kind::kChatMessage;  // "type":"message" becomes the event type
+  m.request_id_json = std::move(rid);
+  m.events_json = Serialize(doc);
+  return m;
+}
+
+ClientMessage Subscribe(const Document& doc, std::string rid) {
+  ClientMessage m;
+  m.kind = ClientMessage::Kind::kSubscribe;
+  SpecInput& in = m.subscribe;
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    const Value& v = it->value;
+    auto bad = [&](std::string_view what) {
+      return Error(wire::kBadMessage, fmt::format("subscribe.{}: {}", name, what), std::move(rid));
+    };
+    if (name == "type" || name == "request_id") {
+      continue;
+    } else if (name == "filter") {
+      if (v.IsObject()) {
+        in.filter_json = Serialize(v);
+      } else if (v.IsString()) {
+        in.filter_json = std::string(v.GetString(), v.GetStringLength());
+      } else if (!v.IsNull()) {
+        return bad("must be an object");
+      }
+    } else if (name == "session_id") {
+      if (v.IsString()) {
+        in.session_id = std::string(v.GetString(), v.GetStringLength());
+      } else if (!v.IsNull()) {
+        return bad("must be a string");
+      }
+    } else if (name == "after") {
+      if (v.IsInt64() && v.GetInt64() >= 0) {
+        in.after = v.GetInt64();
+      } else if (!v.IsNull()) {
+        return bad("must be an integer >= 0");
+      }
+    } else if (name == "epoch") {
+      if (v.IsString()) {
+        in.epoch = std::string(v.GetString(), v.GetStringLength());
+      } else if (!v.IsNull()) {
+        return bad("must be a string");
+      }
+    } else if (name == "batch_size") {
+      if (!v.IsInt64()) return bad("must be an integer");
+      in.batch_size = v.GetInt64();
+    } else if (name == "batch_window_ms" || name == "poll_interval") {
+      if (!v.IsInt64()) return bad("must be an integer");
+      if (in.batch_window_ms) return bad("give batch_window_ms or poll_interval, not both");
+      in.batch_window_ms = v.GetInt64();
+    } else if (name == "strict") {
+      if (!v.IsBool()) return bad("must be true or false");
+      in.strict = v.GetBool();
+    } else {
+      return bad("unknown key");
+    }
+  }
+  m.request_id_json = std::move(rid);
+  return m;
+}
+
+}  // namespace
+
+size_t JsonNestingDepth(std::string_view text, size_t limit) {
+  size_t depth = 0;
+  size_t deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char ch : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (ch == '\\') {
+        escaped = true;
+      } else if (ch == '"') {
+        in_string = false;
+      }
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+    } else if ((ch == ']' || ch == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+ClientMessage ParseClientMessage(std::string_view text,
+                                 const std::optional<std::string>& bound_session,
+                                 size_t max_events_per_publish) {
+  if (text == "ping") {  // background.md §2: plain text ping -> plain text pong
+    ClientMessage m;
+    m.kind = ClientMessage::Kind::kPlainPing;
+    return m;
+  }
+  if (JsonNestingDepth(text, kMaxMessageDepth) > kMaxMessageDepth) {
+    return Error(wire::kBadJson,
+                 fmt::format("nesting depth exceeds the limit of {}", kMaxMessageDepth));
+  }
+  Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  if (doc.HasParseError()) {
+    return Error(wire::kBadJson, fmt::format("invalid JSON at byte {}: {}", doc.GetErrorOffset(),
+                                             rapidjson::GetParseError_En(doc.GetParseError())));
+  }
+  if (!doc.IsObject()) {
+    return Error(wire::kBadMessage, "a message must be a JSON object with a \"type\"");
+  }
+  // Looked up through a const reference: RapidJSON's non-const member iterators
+  // compare ambiguously under C++20's reversed operators (clang's
+  // -Wambiguous-reversed-operator); the const ones do not.
+  const Document& root = doc;
+  std::string rid;
+  if (auto it = root.FindMember("request_id"); it != root.MemberEnd()) rid = Serialize(it->value);
+  auto type = root.FindMember("type");
+  if (type == root.MemberEnd() || !type->value.IsString()) {
+    return Error(wire::kBadMessage, "a message needs a string \"type\"", std::move(rid));
+  }
+  const std::string_view t(type->value.GetString(), type->value.GetStringLength());
+  if (t == "ping") {
+    ClientMessage m;
+    m.kind = ClientMessage::Kind::kPing;
+    m.request_id_json = std::move(rid);
+    return m;
+  }
+  if (t == "publish") return Publish(doc, std::move(rid), max_events_per_publish);
+  if (t == "message") return Chat(doc, std::move(rid), bound_session);
+  if (t == "subscribe") return Subscribe(doc, std::move(rid));
+  return Error(wire::kUnknownType,
+               fmt::format("unknown message type \"{}\" (expected publish, message, subscribe or "
+                           "ping)",
+                           Utf8Prefix(t, 64)),
+               std::move(rid));
+}
+
+}  // namespace tailbus::ws
