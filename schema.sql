@@ -132,9 +132,10 @@ CREATE TABLE events (
 --
 -- Why chunks: an index keyed by session_key alone puts each session's newest
 -- entry on its own leaf page, so a commit touching 1,000 sessions dirtied
--- ~1,000 index pages, and WAL writes every dirty page whole (16 KiB each): that
--- was ~90% of the bytes an append wrote. Within one chunk all sessions' entries
--- share a few dozen leaf pages, so a commit dirties at most those.
+-- ~1,000 index pages, and WAL writes every dirty page whole (16 KiB each).
+-- Within one chunk all sessions' entries share a few dozen leaf pages, so a
+-- commit dirties at most those. Measured (2M events, 1,000 sessions, 1,600
+-- events per commit): 8.3 KB written per event before, 1.5 KB after.
 --
 -- Reading one session: for each chunk c from chunk(after + 1) to
 -- chunk(min(head, sessions.last_offset)):

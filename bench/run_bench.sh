@@ -17,7 +17,7 @@ if [ "${QUICK:-0}" = 1 ]; then
   TB_ARGS="--quick"
   mode="quick (QUICK=1)"
 else
-  LOG_ARGS="--events 1000000 --sessions 1000 --event-bytes 300 --producers 4 --batch 100 --window 4"
+  LOG_ARGS="--events 2000000 --sessions 1000 --event-bytes 300 --producers 4 --batch 100 --window 4"
   TB_ARGS=""
   mode="full"
 fi
