@@ -343,7 +343,24 @@ ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_de
       r.nul_offset = i - 1;
       return r;
     }
-    if (root == Root::kOther) continue;  // only NUL bytes matter
+    if (c == 'e' || c == 'E') {
+      // An exponent (or the e of true/false), at any root (a scalar is parsed too): note it
+      // when every digit before it is zero, or when the number overflows a double.
+      size_t k = i - 1;
+      bool digits = false;
+      bool zero = true;
+      while (k > start && ((p[k - 1] >= '0' && p[k - 1] <= '9') || p[k - 1] == '.')) {
+        --k;
+        digits |= p[k] != '.';
+        zero &= p[k] == '0' || p[k] == '.';
+      }
+      if (digits && zero) r.zero_exponents.push_back(i - 1);
+      if (digits && r.too_big_number_offset == kNpos && ExponentOverflowsDouble(text, k, i - 1)) {
+        r.too_big_number_offset = k > 0 && p[k - 1] == '-' ? k - 1 : k;
+      }
+      continue;
+    }
+    if (root == Root::kOther) continue;  // only NUL bytes and numbers matter
     switch (c) {
       case '{':
       case '[':
@@ -373,23 +390,6 @@ ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_de
           expect_key = true;
         }
         break;
-      case 'e':
-      case 'E': {
-        // An exponent (or the e of true/false): note it when every digit before it is zero.
-        size_t k = i - 1;
-        bool digits = false;
-        bool zero = true;
-        while (k > start && ((p[k - 1] >= '0' && p[k - 1] <= '9') || p[k - 1] == '.')) {
-          --k;
-          digits |= p[k] != '.';
-          zero &= p[k] == '0' || p[k] == '.';
-        }
-        if (digits && zero) r.zero_exponents.push_back(i - 1);
-        if (digits && r.too_big_number_offset == kNpos && ExponentOverflowsDouble(text, k, i - 1)) {
-          r.too_big_number_offset = k > 0 && p[k - 1] == '-' ? k - 1 : k;
-        }
-        break;
-      }
       default:
         break;
     }
