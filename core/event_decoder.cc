@@ -17,6 +17,7 @@
 
 #include "core/event_id.h"
 #include "core/json_numbers.h"
+#include "core/json_parse.h"
 #include "core/time_format.h"
 
 namespace tailbus {
@@ -27,12 +28,12 @@ using Value = rapidjson::Value;
 using Pool = rapidjson::MemoryPoolAllocator<>;
 using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool>;
 
-// Full precision so doubles are written back as they were read; iterative so nesting cannot
-// grow the stack; in situ (see ParseInPlace). UTF-8 is validated by the pre-scan, with the
-// result RapidJSON's kParseValidateEncodingFlag would give (see ParseInPlace), at a fraction
-// of the cost: RapidJSON validates byte by byte through a function call per character.
-constexpr unsigned kParseFlags = rapidjson::kParseFullPrecisionFlag |
-                                 rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag;
+// Numbers are read exactly (core/json_parse.h) so doubles are written back as they were read;
+// iterative so nesting cannot grow the stack; in situ (see ParseInPlace). UTF-8 is validated by the
+// pre-scan, with the result RapidJSON's kParseValidateEncodingFlag would give (see ParseInPlace),
+// at a fraction of the cost: RapidJSON validates byte by byte through a function call per
+// character.
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag;
 
 constexpr size_t kNpos = std::string_view::npos;
 // Room the bus needs to add `"offset":N,"ingested_at":"…",` to a body.
@@ -429,8 +430,8 @@ std::optional<std::string> ParseInPlace(Document& doc, char* buffer, size_t begi
   const size_t stop = too_big != kNpos && too_big < end ? too_big : end;
   buffer[stop] = '\0';
   rapidjson::InsituStringStream stream(buffer + begin);
-  doc.ParseStream<kParseFlags>(stream);
-  size_t error_offset = doc.HasParseError() ? begin + doc.GetErrorOffset() : kNpos;
+  const rapidjson::ParseResult parsed = ParseWithExactNumbers<kParseFlags>(doc, stream);
+  size_t error_offset = parsed.IsError() ? begin + parsed.Offset() : kNpos;
   if (stop != end && (error_offset == kNpos || error_offset >= stop)) {
     doc.SetNull();
     error_offset = stop;
@@ -451,7 +452,7 @@ std::optional<std::string> ParseInPlace(Document& doc, char* buffer, size_t begi
   }
   if (error_offset == kNpos) return std::nullopt;
   return fmt::format("invalid JSON at byte {}: {}", error_offset,
-                     rapidjson::GetParseError_En(doc.GetParseError()));
+                     rapidjson::GetParseError_En(parsed.Code()));
 }
 
 // The DOM pool starts in a stack buffer so a small event needs no heap chunk.

@@ -10,12 +10,14 @@
 #include <cmath>
 
 #include "core/json_numbers.h"
+#include "core/json_parse.h"
 
 namespace tailbus {
 namespace {
 
-constexpr int kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-                            rapidjson::kParseFullPrecisionFlag;
+// Numbers are converted by core/json_parse.h, not by RapidJSON.
+constexpr unsigned kParseFlags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
 // Renders a JSON value compactly for error messages, truncated.
 std::string Describe(const rapidjson::Value& v) {
@@ -239,16 +241,18 @@ Result<Filter> Filter::Parse(std::string_view json, std::string_view path,
   // A number RapidJSON would read out of bounds is never parsed (core/json_numbers.h).
   const size_t too_big = FindOverflowingNumber(text);
   rapidjson::Document doc;
-  doc.Parse<kParseFlags>(text.data(), std::min(text.size(), too_big));
-  if (too_big != std::string::npos && (!doc.HasParseError() || doc.GetErrorOffset() >= too_big)) {
+  rapidjson::MemoryStream memory(text.data(), std::min(text.size(), too_big));
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(memory);
+  const rapidjson::ParseResult parsed = ParseWithExactNumbers<kParseFlags>(doc, stream);
+  if (too_big != std::string::npos && (!parsed.IsError() || parsed.Offset() >= too_big)) {
     return Status::InvalidArgument(
         fmt::format("{}: invalid JSON at byte {}: {}", prefix, too_big,
                     rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig)));
   }
-  if (doc.HasParseError()) {
+  if (parsed.IsError()) {
     return Status::InvalidArgument(fmt::format("{}: invalid JSON at byte {}: {}", prefix,
-                                               doc.GetErrorOffset(),
-                                               rapidjson::GetParseError_En(doc.GetParseError())));
+                                               parsed.Offset(),
+                                               rapidjson::GetParseError_En(parsed.Code())));
   }
   Filter filter;
   FilterParser parser(limits);

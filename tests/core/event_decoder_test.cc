@@ -1171,5 +1171,24 @@ TEST(EventDecoderTest, NumberJustBeyondDoubleIsRejectedNotStoredAsInvalidJson) {
   EXPECT_EQ(max.events[0].body, Event(R"("x":1.7976931348623157e308)"));
 }
 
+// event_decoder_fuzz: RapidJSON 1.1.0's full-precision reading returned
+// garbage for a mantissa of 20+ digits with a fraction and for "0." followed
+// by more than 22 zeros (-2.5e263, -2.1e-196). Numbers are now converted by
+// std::from_chars (core/json_parse.h): stored as the nearest double.
+TEST(EventDecoderTest, LongMantissasAndManyZerosAreReadExactly) {
+  const std::string tiny = "0." + std::string(27, '0') + "1";
+  DecodeResult r =
+      Decode(Event(R"("big":18446744073709551615.551615,"zero":0.)" + std::string(30, '0') +
+                   R"(,"tiny":)" + tiny + R"(,"digits":3.14159265358979323846264338327950288)"));
+  ASSERT_TRUE(r.ok()) << r.ToStatus().ToString();
+  EXPECT_EQ(r.events[0].body, Event(R"("big":18446744073709553000.0,"zero":0.0,"tiny":1e-28,)"
+                                    R"("digits":3.141592653589793)"));
+  // Integers keep their exact 64-bit value; larger ones become doubles.
+  EXPECT_EQ(BodyOf(Event(R"("u":18446744073709551615,"i":-9223372036854775808,)"
+                         R"("d":18446744073709551616)")),
+            Event(R"("u":18446744073709551615,"i":-9223372036854775808,)"
+                  R"("d":18446744073709553000.0)"));
+}
+
 }  // namespace
 }  // namespace tailbus
