@@ -86,7 +86,8 @@ Status CheckHeader(std::string_view segment) {
   Result<rapidjson::Document> doc = ParseObject(*json, "header");
   if (!doc.ok()) return doc.status();
   bool has_alg = false;
-  for (auto m = doc->MemberBegin(); m != doc->MemberEnd(); ++m) {
+  const rapidjson::Value& header = *doc;  // const iterators: clang's C++20 != is unambiguous
+  for (auto m = header.MemberBegin(); m != header.MemberEnd(); ++m) {
     std::string_view name(m->name.GetString(), m->name.GetStringLength());
     const rapidjson::Value& v = m->value;
     const std::string_view s =
