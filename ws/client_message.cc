@@ -11,6 +11,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/json_parse.h"
 #include "ws/wire.h"
 
 namespace tailbus::ws {
@@ -176,11 +177,16 @@ ClientMessage ParseClientMessage(std::string_view text,
     return Error(wire::kBadJson,
                  fmt::format("nesting depth exceeds the limit of {}", kMaxMessageDepth));
   }
+  // Numbers read exactly (core/json_parse.h), as the HTTP path reads them: a
+  // published event is stored the same whichever way it arrives.
   Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    return Error(wire::kBadJson, fmt::format("invalid JSON at byte {}: {}", doc.GetErrorOffset(),
-                                             rapidjson::GetParseError_En(doc.GetParseError())));
+  rapidjson::MemoryStream memory(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(memory);
+  const rapidjson::ParseResult parsed =
+      ParseWithExactNumbers<rapidjson::kParseIterativeFlag>(doc, stream);
+  if (parsed.IsError()) {
+    return Error(wire::kBadJson, fmt::format("invalid JSON at byte {}: {}", parsed.Offset(),
+                                             rapidjson::GetParseError_En(parsed.Code())));
   }
   if (!doc.IsObject()) {
     return Error(wire::kBadMessage, "a message must be a JSON object with a \"type\"");

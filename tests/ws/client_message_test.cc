@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "ws/query.h"
@@ -41,6 +42,24 @@ TEST(ClientMessage, PublishCarriesTheEventsAsJson) {
       ParseClientMessage(R"({"type":"publish","events":[{},{}]})", std::nullopt, 10);
   ASSERT_EQ(many.kind, Kind::kPublish);
   EXPECT_EQ(many.events_json, "[{},{}]");
+}
+
+// RapidJSON's own conversion reads this as 1.2345678901234566e29; the HTTP
+// path (core/json_parse.h) reads the nearest double, 1.2345678901234568e29.
+// A WebSocket publish must store exactly what an HTTP POST stores.
+TEST(ClientMessage, PublishReadsNumbersExactlyLikeHttp) {
+  const std::string event =
+      R"({"session_id":"s","type":"a","x":123456789012345678901234567890.0,"y":0.1})";
+  ClientMessage m =
+      ParseClientMessage(R"({"type":"publish","event":)" + event + "}", std::nullopt, 10);
+  ASSERT_EQ(m.kind, Kind::kPublish);
+  // Read back with strtod (correctly rounded), not with RapidJSON.
+  const size_t x = m.events_json.find(R"("x":)");
+  ASSERT_NE(x, std::string::npos) << m.events_json;
+  EXPECT_EQ(std::strtod(m.events_json.c_str() + x + 4, nullptr),
+            std::strtod("123456789012345678901234567890.0", nullptr))
+      << m.events_json;
+  EXPECT_NE(m.events_json.find(R"("y":0.1)"), std::string::npos) << m.events_json;
 }
 
 TEST(ClientMessage, PublishOverTheEventLimitIsTooManyEvents) {
