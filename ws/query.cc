@@ -6,6 +6,8 @@
 #include <charconv>
 #include <limits>
 
+#include "core/json_numbers.h"
+
 namespace tailbus::ws {
 namespace {
 
@@ -38,45 +40,6 @@ std::string Quoted(std::string_view value) {
   }
   out += '"';
   return out;
-}
-
-// Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points above
-// U+10FFFF): the event decoder accepts nothing else, so an id that is not can
-// match no event, and echoing it would put invalid UTF-8 in a text frame.
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (s.size() - i < len) return false;
-    const auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c1 < lo || c1 > hi) return false;
-    for (size_t k = 2; k < len; ++k) {
-      const auto ck = static_cast<unsigned char>(s[i + k]);
-      if (ck < 0x80 || ck > 0xBF) return false;
-    }
-    i += len;
-  }
-  return true;
 }
 
 }  // namespace
@@ -165,6 +128,8 @@ Status ValidateSessionId(std::string_view id) {
       return Status::InvalidArgument("session_id: must not contain control characters");
     }
   }
+  // The event decoder accepts only well-formed UTF-8, so an id that is not can match no event,
+  // and echoing it would put invalid UTF-8 in a text frame.
   if (!IsValidUtf8(id)) return Status::InvalidArgument("session_id: must be valid UTF-8");
   return Status::Ok();
 }
