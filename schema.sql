@@ -1,12 +1,15 @@
 -- tailbus replay log: the specification of the on-disk format.
 --
--- Schema version 2 (PRAGMA user_version). A build refuses to open a file whose
+-- Schema version 3 (PRAGMA user_version). A build refuses to open a file whose
 -- user_version is newer than the one it knows, and never rewrites such a file.
 -- Migrations from older versions run in order inside one transaction when the
 -- file is opened for writing (a read-only open reads an older file as it is):
 --   1 -> 2: DROP INDEX events_by_session; CREATE INDEX events_by_session_chunk
 --           (below); PRAGMA user_version = 2. Version 1 indexed events by
 --           (session_key) alone.
+--   2 -> 3: INSERT meta 'sessions_through' = meta 'head';
+--           PRAGMA user_version = 3. Version 2 rewrote every session row in
+--           the commit of its events, so its rows are exact at head.
 --
 -- File: one SQLite 3 database in WAL mode (PRAGMA journal_mode = WAL), created
 -- with a 16 KiB page size unless configured otherwise (set before any table
@@ -26,9 +29,18 @@
 --     burns no offset. Retention and hard deletes remove rows but never renumber,
 --     and an offset is never reused: meta 'head' remembers the last one even
 --     when its row is gone.
---   * Every event's session row and the meta counters ('head',
---     'retained_bytes', 'event_count') are written in the same transaction as
---     the event.
+--   * Every event's session row exists from the transaction of its first event
+--     on, and the meta counters ('head', 'retained_bytes', 'event_count') are
+--     written in the same transaction as the event.
+--   * Session summaries lag: with S = meta 'sessions_through', a sessions
+--     row's event_count, total_cost_tokens and error_count count exactly its
+--     events with log_offset <= S, and its last_offset, first_time_ms and
+--     last_time_ms cover at least those events. Events after S are summarised
+--     in the writer's memory, written (S moved to head) within
+--     StorageOptions::session_flush_events events or session_flush_interval_ms,
+--     before any delete or retention, and at close. A writer opening the file
+--     re-aggregates the events after S (left by a crash) and writes them.
+--     So a session's events lie in [first_offset, last_offset] or after S.
 --   * events.ingested_at_ms is non-decreasing in log_offset order (retention by
 --     age deletes a prefix of the log).
 --   * Rows with log_offset < meta 'earliest' do not exist (evicted).
@@ -53,6 +65,8 @@ CREATE TABLE meta (
                            --                    stored rows; drives retention by size
                            -- 'event_count'    : number of rows in events (soft-deleted sessions'
                            --                    rows included), kept so nothing counts the table
+                           -- 'sessions_through': offset up to which the sessions rows' summaries
+                           --                    are exact (see the invariants); <= head
   value TEXT NOT NULL      -- the fact, as text
 ) WITHOUT ROWID;
 
@@ -63,18 +77,22 @@ INSERT INTO meta (key, value) VALUES
   ('head', '0'),
   ('earliest', '1'),
   ('retained_bytes', '0'),
-  ('event_count', '0');
+  ('event_count', '0'),
+  ('sessions_through', '0');
 
 -- One row per session (a conversation, a job, an agent run). Sessions are keyed
 -- by a small integer so the per-session index stays narrow. The counters are
--- totals over every event appended to the session; retention does not lower
--- them, it deletes the row once none of the session's events is retained.
+-- totals over the session's events up to meta 'sessions_through' (see the
+-- invariants: a new row starts at zero and the writer adds its events in
+-- bulk); retention does not lower them, it deletes the row once none of the
+-- session's events is retained.
 CREATE TABLE sessions (
   session_key       INTEGER PRIMARY KEY AUTOINCREMENT,  -- internal key, never reused;
                                                         -- referenced by events.session_key
   session_id        TEXT    NOT NULL,            -- the producer's session id (1..128 bytes)
   first_offset      INTEGER NOT NULL,            -- offset of the session's first event
-  last_offset       INTEGER NOT NULL,            -- offset of its newest event (activity order)
+  last_offset       INTEGER NOT NULL,            -- its newest offset summarised so far
+                                                 -- (activity order; see the invariants)
   first_time_ms     INTEGER NOT NULL,            -- smallest event timestamp, epoch ms
   last_time_ms      INTEGER NOT NULL,            -- largest event timestamp, epoch ms
   event_count       INTEGER NOT NULL DEFAULT 0,  -- events appended to the session
@@ -145,4 +163,4 @@ CREATE TABLE events (
 -- for SQLite to use this index.
 CREATE INDEX events_by_session_chunk ON events(log_offset >> 15, session_key);
 
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;

@@ -30,6 +30,10 @@ constexpr size_t kRingMaxExamined = 8192;
 constexpr size_t kStorageMaxScan = 4096;
 // Retries of a transaction that failed with SQLITE_BUSY before giving up.
 constexpr int kBusyRetries = 3;
+// After this long without appends the writer asks the store to write its
+// buffered session summaries, so another process reading the file (the CLI)
+// soon sees them exact.
+constexpr auto kIdleFlushDelay = std::chrono::seconds(1);
 
 struct Request {
   enum class Kind { kAppend, kDeleteSession };
@@ -116,16 +120,22 @@ void Bus::Impl::Run() {
   using Clock = std::chrono::steady_clock;
   const bool retention = HasRetentionPolicy(options.retention);
   auto next_retention = Clock::now() + options.retention_interval;
+  bool unflushed = false;  // appended since the last idle Flush()
   for (;;) {
     std::vector<Request> work;
     auto wake_at = retention ? next_retention : Clock::now() + std::chrono::hours(24);
+    if (unflushed) wake_at = std::min(wake_at, Clock::now() + kIdleFlushDelay);
     if (!TakeWork(&work, wake_at)) break;
     if (!work.empty()) {
       if (work.front().kind == Request::Kind::kDeleteSession) {
         DeleteSession(work.front());
       } else {
         CommitGroup(work);
+        unflushed = true;
       }
+    } else if (unflushed) {
+      // A failure is retried at the next idle wake-up; nothing is lost meanwhile.
+      unflushed = !store->Flush().ok();
     }
     if (retention && Clock::now() >= next_retention) {
       bool more = RetentionStep();

@@ -58,6 +58,14 @@ struct StorageOptions {
   // Cap on the database size in pages (0: unlimited). Appends past it fail
   // with DiskFull; also how tests simulate a full disk.
   int64_t max_page_count = 0;
+  // Session summaries (the sessions table's counters and last offset) are
+  // buffered in memory and written in the first append transaction after this
+  // many events or this many ms since the last write, by Flush(), and before
+  // any delete or retention step. Readers of this store see exact summaries
+  // at all times; another process reading the file sees them up to this late.
+  // A crash loses nothing: opening for writing rebuilds them from the events.
+  int64_t session_flush_events = 100'000;
+  int64_t session_flush_interval_ms = 1'000;
 };
 
 // One event to append, with the offset the writer assigned to it.
@@ -136,9 +144,15 @@ class LogStore {
   static Result<std::unique_ptr<LogStore>> Open(const std::string& path,
                                                 const StorageOptions& options = {});
 
-  // Appends records in ONE transaction, updating session summaries in the same
-  // transaction. Records must carry contiguous offsets starting at head() + 1.
+  // Appends records in ONE transaction. Records must carry contiguous offsets
+  // starting at head() + 1. A new session's row is written in the same
+  // transaction; existing sessions' summaries are buffered (see
+  // StorageOptions::session_flush_events) and may be written with it.
   virtual Status Append(std::span<const AppendRecord> records) = 0;
+
+  // Writes buffered session summaries to the file now (a no-op when none is
+  // buffered). The bus calls it when idle; the destructor calls it too.
+  virtual Status Flush() { return Status::Ok(); }
 
   // Soft delete hides the session from reads and listings (a later event with
   // the same id starts a new, visible session); hard delete removes its rows.

@@ -2,11 +2,13 @@
 // hands out. Readers hold it by shared_ptr, so they may outlive the store.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -62,6 +64,48 @@ constexpr int kSessionChunkShift = 15;
 #define TAILBUS_SESSION_CHUNK_EXPR "(log_offset >> 15)"
 constexpr int64_t SessionChunk(int64_t offset) { return offset >> kSessionChunkShift; }
 
+// What a session's events since meta 'sessions_through' add to its sessions
+// row. The writer buffers these instead of rewriting the row in every commit
+// (one UPDATE per session per commit was ~30% of the append path); see
+// schema.sql on sessions_through.
+struct SessionDelta {
+  int64_t last_offset = 0;  // newest offset (>= the row's)
+  int64_t min_time_ms = 0;  // smallest timestamp among the buffered events
+  int64_t max_time_ms = 0;  // largest
+  int64_t count = 0;        // added to event_count
+  int64_t cost = 0;         // added to total_cost_tokens
+  int64_t errors = 0;       // added to error_count
+
+  void Merge(const SessionDelta& d) {
+    last_offset = std::max(last_offset, d.last_offset);
+    min_time_ms = count == 0 ? d.min_time_ms : std::min(min_time_ms, d.min_time_ms);
+    max_time_ms = count == 0 ? d.max_time_ms : std::max(max_time_ms, d.max_time_ms);
+    count += d.count;
+    cost += d.cost;
+    errors += d.errors;
+  }
+  void ApplyTo(SessionSummary& s) const {
+    if (count == 0) return;
+    s.last_offset = std::max(s.last_offset, last_offset);
+    s.first_time_ms = std::min(s.first_time_ms, min_time_ms);
+    s.last_time_ms = std::max(s.last_time_ms, max_time_ms);
+    s.event_count += count;
+    s.total_cost_tokens += cost;
+    s.error_count += errors;
+  }
+};
+
+// The buffered session deltas of this process's writer, by session_key, so
+// that in-process readers report exact summaries. Only the writer mutates it,
+// always holding `mu`; a reader holds `mu` while it reads sessions rows and
+// looks deltas up, and the writer holds it across the COMMIT that writes
+// deltas into the rows and the clear that follows, so a reader never counts
+// a delta twice or not at all.
+struct PendingSessions {
+  mutable std::mutex mu;
+  std::unordered_map<int64_t, SessionDelta> deltas;  // guarded by mu
+};
+
 struct SharedState {
   std::string path;
   StorageOptions options;
@@ -75,6 +119,7 @@ struct SharedState {
   std::atomic<int64_t> head{0};
   std::atomic<int64_t> earliest{1};
   DeletedSessions deleted;
+  PendingSessions pending;
 };
 
 // A reader over `shared->path` with its own read-only connection. Never null;

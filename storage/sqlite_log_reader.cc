@@ -1,13 +1,16 @@
 // LogReader over SQLite: one read-only connection, one thread at a time.
 //
 // Every call runs in one read transaction (a WAL snapshot), so a page never
-// shows part of a transaction and its bounds (head, earliest from meta) agree
-// with its rows. Rows are matched on column views before anything is
+// shows part of a transaction and its bounds (head, earliest, sessions_through
+// from meta) agree with its rows. Session summaries are the row plus the
+// writer's buffered delta (SharedState::pending), taken under the lock the
+// writer holds across its commits, with the snapshot pinned under that lock. Rows are matched on column views before anything is
 // allocated; an EventPtr is built only for a match.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -116,12 +119,18 @@ class SqliteLogReader final : public LogReader {
   struct Bounds {
     int64_t head = 0;
     int64_t earliest = 1;
+    // Session rows cover their events up to here; any session may have events
+    // after it that its row does not show yet (schema.sql).
+    int64_t sessions_through = 0;
   };
 
   Status Error(int rc, std::string_view what) const {
     return ToStatus(rc, db_.get(), fmt::format("{}: {}", shared_->path, what));
   }
   Result<Bounds> ReadBounds();
+  // Begins `txn`, pins its snapshot and copies the buffered session deltas
+  // consistently with it.
+  Status BeginWithDeltas(ReadTxn& txn, std::unordered_map<int64_t, SessionDelta>& deltas);
   // The session id of `key` (cached; the sessions row otherwise). nullptr when
   // the session row is gone.
   Result<const std::string*> SessionIdOf(int64_t key);
@@ -151,6 +160,7 @@ class SqliteLogReader final : public LogReader {
   Stmt key_of_session_;
   Stmt list_;
   Stmt get_session_;
+  Stmt session_by_key_;
   Stmt count_sessions_;
   std::vector<Stmt> by_session_;  // pool for the merge, grown on demand
   std::unordered_map<int64_t, std::string> session_ids_;
@@ -178,9 +188,11 @@ Status SqliteLogReader::Init() {
            path + ": configuring a reader"));
   TAILBUS_RETURN_IF_ERROR(begin_.Prepare(db, "BEGIN"));
   TAILBUS_RETURN_IF_ERROR(commit_.Prepare(db, "COMMIT"));
-  TAILBUS_RETURN_IF_ERROR(bounds_.Prepare(db,
-                                          "SELECT (SELECT value FROM meta WHERE key = 'head'), "
-                                          "(SELECT value FROM meta WHERE key = 'earliest')"));
+  TAILBUS_RETURN_IF_ERROR(
+      bounds_.Prepare(db,
+                      "SELECT (SELECT value FROM meta WHERE key = 'head'), "
+                      "(SELECT value FROM meta WHERE key = 'earliest'), "
+                      "(SELECT value FROM meta WHERE key = 'sessions_through')"));
   TAILBUS_RETURN_IF_ERROR(scan_.Prepare(
       db, fmt::format("SELECT {} FROM events WHERE log_offset > ?1 ORDER BY log_offset LIMIT ?2",
                       kEventColumns)));
@@ -192,11 +204,13 @@ Status SqliteLogReader::Init() {
       "AND deleted = 0"));
   TAILBUS_RETURN_IF_ERROR(list_.Prepare(
       db, fmt::format("SELECT {} FROM sessions INDEXED BY sessions_by_activity WHERE deleted = 0 "
-                      "AND (?3 = '' OR instr(session_id, ?3) > 0) "
-                      "ORDER BY last_offset DESC LIMIT ?1 OFFSET ?2",
+                      "AND (?1 = '' OR instr(session_id, ?1) > 0) ORDER BY last_offset DESC",
                       kSessionColumns)));
   TAILBUS_RETURN_IF_ERROR(get_session_.Prepare(
       db, fmt::format("SELECT {} FROM sessions WHERE session_id = ?1 AND deleted = 0",
+                      kSessionColumns)));
+  TAILBUS_RETURN_IF_ERROR(session_by_key_.Prepare(
+      db, fmt::format("SELECT {} FROM sessions WHERE session_key = ?1 AND deleted = 0",
                       kSessionColumns)));
   TAILBUS_RETURN_IF_ERROR(count_sessions_.Prepare(
       db, "SELECT count(*) FROM sessions INDEXED BY sessions_by_activity WHERE deleted = 0"));
@@ -212,7 +226,24 @@ Result<SqliteLogReader::Bounds> SqliteLogReader::ReadBounds() {
     return Status::Corruption(
         fmt::format("{}: meta 'head' or 'earliest' is missing", shared_->path));
   }
-  return Bounds{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)};
+  const int64_t head = sqlite3_column_int64(s, 0);
+  // Absent from a version 2 file (read-only open): its rows are exact at head.
+  const int64_t through =
+      sqlite3_column_type(s, 2) == SQLITE_NULL ? head : sqlite3_column_int64(s, 2);
+  return Bounds{head, sqlite3_column_int64(s, 1), std::min(through, head)};
+}
+
+Status SqliteLogReader::BeginWithDeltas(ReadTxn& txn,
+                                        std::unordered_map<int64_t, SessionDelta>& deltas) {
+  const PendingSessions& pending = shared_->pending;
+  std::lock_guard lock(pending.mu);
+  TAILBUS_RETURN_IF_ERROR(txn.Begin());
+  // BEGIN is deferred: the first read fixes the snapshot, and it must happen
+  // while the writer cannot commit.
+  auto bounds = ReadBounds();
+  if (!bounds.ok()) return bounds.status();
+  deltas = pending.deltas;
+  return Status::Ok();
 }
 
 Result<const std::string*> SqliteLogReader::SessionIdOf(int64_t key) {
@@ -375,10 +406,16 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   }
   // One ordered stream per session, merged by offset. A stream walks its
   // session's chunks in order; chunks without its rows cost one index seek.
+  // A session's rows lie in two offset ranges (this snapshot): from its first
+  // offset to its row's last_offset, and after sessions_through (events its
+  // row does not show yet). A stream reads the chunks of both, skipping the
+  // chunks between them.
   struct Stream {
     sqlite3_stmt* stmt;
-    int64_t offset;  // current row's offset
-    int64_t chunk;   // chunk being read
+    int64_t offset;      // current row's offset
+    int64_t chunk;       // chunk being read
+    int64_t gap_after;   // after this chunk the next one read is resume_at
+    int64_t resume_at;
     int64_t last_chunk;
   };
   // Steps `st` to its next row, moving on to later chunks as they run dry.
@@ -391,8 +428,9 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
         return rc;
       }
       if (rc != SQLITE_DONE || st.chunk >= st.last_chunk) return rc;
+      st.chunk = st.chunk == st.gap_after ? st.resume_at : st.chunk + 1;
       sqlite3_reset(st.stmt);
-      sqlite3_bind_int64(st.stmt, 4, ++st.chunk);
+      sqlite3_bind_int64(st.stmt, 4, st.chunk);
     }
   };
   std::vector<Stream> streams;
@@ -402,11 +440,23 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   for (size_t i = 0; i < n; ++i) {
     const SessionSpan& span = keys[i];
     const int64_t from = std::max(after + 1, span.first_offset);
-    const int64_t to = std::min(bounds.head, span.last_offset);
+    const int64_t summarised_to = std::min(bounds.head, span.last_offset);
+    const int64_t unsummarised_from = std::max(from, bounds.sessions_through + 1);
+    const bool has_unsummarised = unsummarised_from <= bounds.head;
+    const int64_t to = has_unsummarised ? bounds.head : summarised_to;
     if (from > to) continue;
     sqlite3_stmt* s = by_session_[i].get();
     resets.push_back(std::make_unique<ResetOnExit>(s));
-    Stream st{s, 0, chunked ? SessionChunk(from) : 0, chunked ? SessionChunk(to) : 0};
+    Stream st{s, 0, 0, -1, 0, 0};
+    if (chunked) {
+      st.chunk = SessionChunk(from > summarised_to ? unsummarised_from : from);
+      st.last_chunk = SessionChunk(to);
+      if (has_unsummarised && from <= summarised_to &&
+          SessionChunk(unsummarised_from) > SessionChunk(summarised_to) + 1) {
+        st.gap_after = SessionChunk(summarised_to);
+        st.resume_at = SessionChunk(unsummarised_from);
+      }
+    }
     sqlite3_bind_int64(s, 1, span.key);
     sqlite3_bind_int64(s, 2, after);
     sqlite3_bind_int64(s, 3, ClampToInt64(max_scan));
@@ -453,34 +503,81 @@ Result<std::vector<SessionSummary>> SqliteLogReader::ListSessions(size_t limit, 
   if (!open_status_.ok()) return open_status_;
   std::vector<SessionSummary> out;
   if (limit == 0) return out;
+  ReadTxn txn(this);
+  std::unordered_map<int64_t, SessionDelta> deltas;
+  TAILBUS_RETURN_IF_ERROR(BeginWithDeltas(txn, deltas));
   std::shared_ptr<const DeletedSessions::Set> deleted;
   if (!shared_->deleted.empty()) deleted = shared_->deleted.Snapshot();
+  auto hidden = [&](int64_t key) { return deleted != nullptr && deleted->count(key) != 0; };
+
+  // Every session with a delta has events after sessions_through and every
+  // other one has none, so the sessions with deltas come first in activity
+  // order, newest delta first; then the rest in their rows' order.
+  std::vector<std::pair<int64_t, int64_t>> active;  // (last offset, key), newest first
+  active.reserve(deltas.size());
+  for (const auto& [key, delta] : deltas) {
+    if (!hidden(key)) active.emplace_back(delta.last_offset, key);
+  }
+  std::sort(active.begin(), active.end(), std::greater<>());
+  size_t skip = offset;
+  for (const auto& [last, key] : active) {
+    if (out.size() >= limit) break;
+    sqlite3_stmt* s = session_by_key_.get();
+    ResetOnExit reset(s);
+    sqlite3_bind_int64(s, 1, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) continue;  // removed in this snapshot
+    if (rc != SQLITE_ROW) return Error(rc, "listing sessions");
+    if (!id_contains.empty() && ColumnText(s, 1).find(id_contains) == std::string_view::npos) {
+      continue;
+    }
+    if (skip > 0) {
+      --skip;
+      continue;
+    }
+    out.push_back(SummaryFromRow(s));
+    deltas.at(key).ApplyTo(out.back());
+  }
+  if (out.size() >= limit) return out;
   sqlite3_stmt* s = list_.get();
   ResetOnExit reset(s);
-  sqlite3_bind_int64(s, 1, ClampToInt64(limit));
-  sqlite3_bind_int64(s, 2, ClampToInt64(offset));
-  BindText(s, 3, id_contains, false);
+  BindText(s, 1, id_contains, false);
   int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  while (out.size() < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const int64_t key = sqlite3_column_int64(s, 0);
     // A session being soft-deleted right now is hidden before its commit.
-    if (deleted != nullptr && deleted->count(sqlite3_column_int64(s, 0)) != 0) continue;
+    if (hidden(key) || deltas.count(key) != 0) continue;
+    if (skip > 0) {
+      --skip;
+      continue;
+    }
     out.push_back(SummaryFromRow(s));
   }
-  if (rc != SQLITE_DONE) return Error(rc, "listing sessions");
+  if (out.size() < limit && rc != SQLITE_DONE) return Error(rc, "listing sessions");
   return out;
 }
 
 Result<SessionSummary> SqliteLogReader::GetSession(std::string_view session_id) {
   if (!open_status_.ok()) return open_status_;
+  ReadTxn txn(this);
   sqlite3_stmt* s = get_session_.get();
   ResetOnExit reset(s);
   BindText(s, 1, session_id, false);
+  // The row is read (fixing the snapshot) and its delta looked up while the
+  // writer cannot commit: see BeginWithDeltas.
+  const PendingSessions& pending = shared_->pending;
+  std::unique_lock lock(pending.mu);
+  TAILBUS_RETURN_IF_ERROR(txn.Begin());
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     const int64_t key = sqlite3_column_int64(s, 0);
     bool hidden = false;
     if (!shared_->deleted.empty()) hidden = shared_->deleted.Snapshot()->count(key) != 0;
-    if (!hidden) return SummaryFromRow(s);
+    if (!hidden) {
+      SessionSummary out = SummaryFromRow(s);
+      if (auto it = pending.deltas.find(key); it != pending.deltas.end()) it->second.ApplyTo(out);
+      return out;
+    }
     rc = SQLITE_DONE;
   }
   if (rc != SQLITE_DONE) return Error(rc, "reading a session");

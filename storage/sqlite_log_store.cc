@@ -2,12 +2,19 @@
 //
 // Append path (the hot one): validate offsets, aggregate the batch per session
 // in scratch structures reused across batches, then ONE transaction:
-//   BEGIN IMMEDIATE; one INSERT or UPDATE per distinct session; the events in
-//   multi-row INSERTs (cached statements, SQLITE_STATIC binds, the indexed
-//   fields packed into one header blob); UPDATE meta head/retained_bytes/
+//   BEGIN IMMEDIATE; one INSERT per NEW session; the events in multi-row
+//   INSERTs (cached statements, SQLITE_STATIC binds, the indexed fields packed
+//   into one header blob); when a flush is due, one UPDATE per buffered
+//   session and meta sessions_through; UPDATE meta head/retained_bytes/
 //   event_count; COMMIT.
-// In-memory state (head, counters, session cache) changes only after COMMIT,
-// so a failed batch leaves nothing behind.
+// In-memory state (head, counters, session cache, buffered session deltas)
+// changes only after COMMIT, so a failed batch leaves nothing behind.
+//
+// Session summaries invariant (schema.sql, meta 'sessions_through' = S): a
+// sessions row's event_count/total_cost_tokens/error_count count exactly its
+// events with offset <= S; last_offset and the times cover at least those.
+// shared_->pending.deltas holds the rest (events > S), so row + delta is exact.
+// New sessions' rows are inserted with zero counters (their events are > S).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -36,13 +43,15 @@ namespace {
 using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::DbPtr;
+using sqlite::PendingSessions;
+using sqlite::SessionDelta;
 using sqlite::ResetOnExit;
 using sqlite::SharedState;
 using sqlite::Stmt;
 using sqlite::ToStatus;
 using sqlite::WriterLock;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // The oldest version this build migrates (or, read-only, reads as it is).
 constexpr int kOldestReadableVersion = 1;
 constexpr std::string_view kApplication = "tailbus";
@@ -61,9 +70,17 @@ int64_t WallClockMillis() {
       .count();
 }
 
-bool IsErrorEvent(const EventHeader& h) {
+// EventHeader or sqlite::HeaderView.
+template <typename Header>
+bool IsErrorEvent(const Header& h) {
   return h.event_type == "error" || h.status == "error" || h.status == "failed" ||
          h.status == "timeout";
+}
+
+int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 struct StringHash {
@@ -111,6 +128,12 @@ Status Migrate(sqlite3* db, int from, const std::string& path) {
         // Word for word as in schema.sql, so a migrated file equals a new one.
         "CREATE INDEX events_by_session_chunk ON events(log_offset >> 15, session_key);";
   }
+  if (from <= 2) {
+    // Version 2 wrote every session row in the commit of its events: exact at head.
+    sql +=
+        "INSERT INTO meta(key, value) SELECT 'sessions_through', value FROM meta "
+        "WHERE key = 'head';";
+  }
   sql += fmt::format("PRAGMA user_version = {};", kSchemaVersion);
   Status st = sqlite::Exec(db, sql.c_str(), context);
   if (st.ok()) st = sqlite::Exec(db, "COMMIT", context);
@@ -125,9 +148,14 @@ class SqliteLogStore final : public LogStore {
   static Result<std::unique_ptr<LogStore>> Open(const std::string& path,
                                                 const StorageOptions& options);
 
-  ~SqliteLogStore() override = default;
+  ~SqliteLogStore() override {
+    // Best effort: a failure here loses nothing (the next writable open
+    // rebuilds the buffered summaries from the events).
+    if (!shared_->options.read_only && db_ != nullptr) (void)Flush();
+  }
 
   Status Append(std::span<const AppendRecord> records) override;
+  Status Flush() override;
   Status DeleteSession(std::string_view session_id, bool hard) override;
   Result<int64_t> RunRetentionStep(const RetentionPolicy& policy, int64_t now_ms,
                                    size_t max_rows) override;
@@ -147,6 +175,9 @@ class SqliteLogStore final : public LogStore {
   // Reads the meta rows and derived state into memory. Called once by Open.
   Status LoadState();
   Status PrepareStatements();
+  // Rebuilds the deltas of events after sessions_through_ (left by a crash)
+  // into shared_->pending, then, when writable, flushes them.
+  Status RecoverSessionDeltas();
 
   Status CheckWritable(std::string_view what) const;
   Status Begin(std::string_view context);
@@ -157,6 +188,18 @@ class SqliteLogStore final : public LogStore {
   Result<std::optional<int64_t>> FindVisibleSession(std::string_view session_id,
                                                     std::string_view context);
   void CacheSession(std::string_view session_id, int64_t key);
+  // Whether the append of `events` more events should also write the buffered
+  // session deltas.
+  bool FlushDue(size_t events) const;
+  // Inside a transaction: adds `d` to session `key`'s row.
+  Status WriteSessionDelta(int64_t key, const SessionDelta& d, std::string_view context);
+  // Inside a transaction: writes every buffered delta (and, when `batch`, the
+  // batch's) and meta sessions_through = `through`.
+  Status WriteSessionDeltas(bool batch, int64_t through, std::string_view context);
+  // COMMITs and publishes the session deltas: clears the buffer when
+  // `flushed`, else merges the batch's aggregates into it. Readers see the
+  // commit and the buffer change as one step.
+  Status CommitWithDeltas(bool flushed, std::string_view context);
 
   Status AppendInTransaction(std::span<const AppendRecord> records, std::string_view context);
   // Inserts records[first, first + rows) with `s` (one of the insert statements).
@@ -174,12 +217,17 @@ class SqliteLogStore final : public LogStore {
   Stmt insert_event_next_;   // one row, offset = max + 1
   Stmt insert_events_next_;  // kRowsPerInsert rows, offsets = max + 1, …
   Stmt insert_session_;
-  Stmt update_session_;
+  Stmt update_session_;  // adds a SessionDelta to a row
   Stmt find_session_;
   Stmt set_meta_;
 
   int64_t retained_bytes_ = 0;
   int64_t event_count_ = 0;
+  // meta 'sessions_through': the session rows' counters are exact up to it.
+  int64_t sessions_through_ = 0;
+  // Events appended since sessions_through_, and when it last moved (steady ms).
+  int64_t buffered_events_ = 0;
+  int64_t last_flush_ms_ = 0;
 
   // session_id -> session_key of visible sessions (a cache: misses go to the index).
   std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> session_keys_;
@@ -196,6 +244,9 @@ class SqliteLogStore final : public LogStore {
     int64_t count = 0;
     int64_t cost = 0;
     int64_t errors = 0;
+    SessionDelta ToDelta() const {
+      return SessionDelta{last_offset, min_time_ms, max_time_ms, count, cost, errors};
+    }
   };
   std::vector<SessionAgg> aggs_;
   std::string header_buf_;           // encoded headers of one statement's rows
@@ -376,6 +427,7 @@ Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
       new SqliteLogStore(std::move(shared), std::move(db), std::move(lock)));
   TAILBUS_RETURN_IF_ERROR(store->LoadState());
   if (!options.read_only) TAILBUS_RETURN_IF_ERROR(store->PrepareStatements());
+  TAILBUS_RETURN_IF_ERROR(store->RecoverSessionDeltas());
   if (!options.read_only && options.background_checkpoint) {
     sqlite::WalCheckpointerOptions c;
     c.checkpoint_pages = std::max(options.wal_autocheckpoint_pages, 1);
@@ -393,7 +445,7 @@ Status SqliteLogStore::LoadState() {
   const std::string& path = shared_->path;
   Stmt stmt;
   TAILBUS_RETURN_IF_ERROR(stmt.Prepare(db, "SELECT key, value FROM meta"));
-  std::optional<int64_t> head, earliest, bytes, count, created;
+  std::optional<int64_t> head, earliest, bytes, count, created, sessions_through;
   std::optional<std::string> epoch;
   int rc;
   while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
@@ -404,6 +456,7 @@ Status SqliteLogStore::LoadState() {
     if (key == "retained_bytes") bytes = num;
     if (key == "event_count") count = num;
     if (key == "created_at_ms") created = num;
+    if (key == "sessions_through") sessions_through = num;
     if (key == "epoch") epoch = std::string(ColumnText(stmt.get(), 1));
   }
   if (rc != SQLITE_DONE) return ToStatus(rc, db, path + ": reading meta");
@@ -428,6 +481,9 @@ Status SqliteLogStore::LoadState() {
   shared_->earliest.store(std::min(*earliest, h + 1), std::memory_order_release);
   retained_bytes_ = *bytes;
   event_count_ = *count;
+  // Absent in a version 2 file opened read-only: its rows are exact at head.
+  sessions_through_ = std::min(sessions_through.value_or(h), h);
+  last_flush_ms_ = SteadyMillis();
 
   Stmt deleted;
   TAILBUS_RETURN_IF_ERROR(
@@ -467,13 +523,13 @@ Status SqliteLogStore::PrepareStatements() {
       db,
       "INSERT OR ROLLBACK INTO sessions(session_id, first_offset, last_offset, "
       "first_time_ms, last_time_ms, event_count, total_cost_tokens, error_count) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+      "VALUES(?1, ?2, ?3, ?4, ?5, 0, 0, 0)"));
   TAILBUS_RETURN_IF_ERROR(update_session_.Prepare(
       db,
-      "UPDATE OR ROLLBACK sessions SET last_offset = ?2, first_time_ms = min(first_time_ms, ?3), "
-      "last_time_ms = max(last_time_ms, ?4), event_count = event_count + ?5, "
-      "total_cost_tokens = total_cost_tokens + ?6, error_count = error_count + ?7 "
-      "WHERE session_key = ?1 AND deleted = 0"));
+      "UPDATE OR ROLLBACK sessions SET last_offset = max(last_offset, ?2), "
+      "first_time_ms = min(first_time_ms, ?3), last_time_ms = max(last_time_ms, ?4), "
+      "event_count = event_count + ?5, total_cost_tokens = total_cost_tokens + ?6, "
+      "error_count = error_count + ?7 WHERE session_key = ?1"));
   TAILBUS_RETURN_IF_ERROR(find_session_.Prepare(
       db, "SELECT session_key FROM sessions WHERE session_id = ?1 AND deleted = 0"));
   TAILBUS_RETURN_IF_ERROR(
@@ -550,6 +606,114 @@ void SqliteLogStore::CacheSession(std::string_view session_id, int64_t key) {
   session_keys_.insert_or_assign(std::string(session_id), key);
 }
 
+bool SqliteLogStore::FlushDue(size_t events) const {
+  const StorageOptions& o = shared_->options;
+  return buffered_events_ + static_cast<int64_t>(events) >= o.session_flush_events ||
+         SteadyMillis() - last_flush_ms_ >= o.session_flush_interval_ms;
+}
+
+Status SqliteLogStore::WriteSessionDelta(int64_t key, const SessionDelta& d,
+                                         std::string_view context) {
+  sqlite3_stmt* s = update_session_.get();
+  ResetOnExit reset(s);
+  sqlite3_bind_int64(s, 1, key);
+  sqlite3_bind_int64(s, 2, d.last_offset);
+  sqlite3_bind_int64(s, 3, d.min_time_ms);
+  sqlite3_bind_int64(s, 4, d.max_time_ms);
+  sqlite3_bind_int64(s, 5, d.count);
+  sqlite3_bind_int64(s, 6, d.cost);
+  sqlite3_bind_int64(s, 7, d.errors);
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) return ToStatus(rc, db_.get(), context);
+  if (sqlite3_changes(db_.get()) != 1) {
+    return Status::Corruption(
+        fmt::format("{}: session row {} is missing (its summary cannot be written)", context, key));
+  }
+  return Status::Ok();
+}
+
+Status SqliteLogStore::WriteSessionDeltas(bool batch, int64_t through, std::string_view context) {
+  // Only the writer mutates the buffer, so reading it needs no lock.
+  for (const auto& [key, delta] : shared_->pending.deltas) {
+    TAILBUS_RETURN_IF_ERROR(WriteSessionDelta(key, delta, context));
+  }
+  if (batch) {
+    for (const SessionAgg& a : aggs_) {
+      TAILBUS_RETURN_IF_ERROR(WriteSessionDelta(a.key, a.ToDelta(), context));
+    }
+  }
+  return SetMeta("sessions_through", through, context);
+}
+
+Status SqliteLogStore::CommitWithDeltas(bool flushed, std::string_view context) {
+  // Held across the COMMIT: a reader pins its snapshot under this lock, so
+  // the rows it reads and the deltas it copies always agree.
+  PendingSessions& pending = shared_->pending;
+  std::lock_guard lock(pending.mu);
+  TAILBUS_RETURN_IF_ERROR(Commit(context));
+  if (flushed) {
+    pending.deltas.clear();
+  } else {
+    for (const SessionAgg& a : aggs_) pending.deltas[a.key].Merge(a.ToDelta());
+  }
+  return Status::Ok();
+}
+
+Status SqliteLogStore::Flush() {
+  TAILBUS_RETURN_IF_ERROR(CheckWritable("flush"));
+  const int64_t h = head();
+  if (sessions_through_ == h) return Status::Ok();
+  const std::string context = fmt::format("{}: writing session summaries", shared_->path);
+  TAILBUS_RETURN_IF_ERROR(Begin(context));
+  Status st = WriteSessionDeltas(false, h, context);
+  if (st.ok()) st = CommitWithDeltas(true, context);
+  if (!st.ok()) {
+    RollbackIfOpen();
+    return st;
+  }
+  sessions_through_ = h;
+  buffered_events_ = 0;
+  last_flush_ms_ = SteadyMillis();
+  return Status::Ok();
+}
+
+Status SqliteLogStore::RecoverSessionDeltas() {
+  const int64_t h = head();
+  if (sessions_through_ >= h) return Status::Ok();
+  sqlite3* db = db_.get();
+  const std::string context = fmt::format(
+      "{}: rebuilding session summaries of offsets {}..{}", shared_->path, sessions_through_ + 1, h);
+  std::unordered_map<int64_t, SessionDelta> deltas;
+  {
+    Stmt scan;
+    TAILBUS_RETURN_IF_ERROR(scan.Prepare(
+        db, "SELECT log_offset, session_key, header FROM events WHERE log_offset > ?1 "
+            "ORDER BY log_offset"));
+    sqlite3_bind_int64(scan.get(), 1, sessions_through_);
+    sqlite::HeaderView hv;
+    int rc;
+    while ((rc = sqlite3_step(scan.get())) == SQLITE_ROW) {
+      const int64_t offset = sqlite3_column_int64(scan.get(), 0);
+      const void* blob = sqlite3_column_blob(scan.get(), 2);
+      if (!sqlite::DecodeHeader(
+              blob, static_cast<size_t>(sqlite3_column_bytes(scan.get(), 2)), hv)) {
+        return Status::Corruption(
+            fmt::format("{}: event at offset {} has a malformed header", context, offset));
+      }
+      deltas[sqlite3_column_int64(scan.get(), 1)].Merge(
+          SessionDelta{offset, hv.timestamp_ms, hv.timestamp_ms, 1, hv.cost_tokens.value_or(0),
+                       IsErrorEvent(hv) ? 1 : 0});
+    }
+    if (rc != SQLITE_DONE) return ToStatus(rc, db, context);
+  }
+  {
+    std::lock_guard lock(shared_->pending.mu);
+    shared_->pending.deltas = std::move(deltas);
+  }
+  if (shared_->options.read_only) return Status::Ok();  // exact in memory for this process
+  return Flush();
+}
+
 Status SqliteLogStore::Append(std::span<const AppendRecord> records) {
   TAILBUS_RETURN_IF_ERROR(CheckWritable("append"));
   if (records.empty()) return Status::Ok();
@@ -599,13 +763,15 @@ Status SqliteLogStore::Append(std::span<const AppendRecord> records) {
 
   const std::string context =
       fmt::format("{}: append of {} events at offset {}", shared_->path, records.size(), first);
+  const bool flush = FlushDue(records.size());
   TAILBUS_RETURN_IF_ERROR(Begin(context));
   Status st = AppendInTransaction(records, context);
+  if (st.ok() && flush) st = WriteSessionDeltas(true, records.back().offset, context);
   if (st.ok()) st = SetMeta("head", records.back().offset, context);
   if (st.ok()) st = SetMeta("retained_bytes", retained_bytes_ + batch_bytes, context);
   if (st.ok())
     st = SetMeta("event_count", event_count_ + static_cast<int64_t>(records.size()), context);
-  if (st.ok()) st = Commit(context);
+  if (st.ok()) st = CommitWithDeltas(flush, context);
   if (!st.ok()) {
     RollbackIfOpen();
     return st;
@@ -613,6 +779,13 @@ Status SqliteLogStore::Append(std::span<const AppendRecord> records) {
   // Committed: publish.
   retained_bytes_ += batch_bytes;
   event_count_ += static_cast<int64_t>(records.size());
+  if (flush) {
+    sessions_through_ = records.back().offset;
+    buffered_events_ = 0;
+    last_flush_ms_ = SteadyMillis();
+  } else {
+    buffered_events_ += static_cast<int64_t>(records.size());
+  }
   for (const SessionAgg& a : aggs_) {
     if (a.is_new) CacheSession(a.session_id, a.key);
   }
@@ -623,28 +796,15 @@ Status SqliteLogStore::Append(std::span<const AppendRecord> records) {
 Status SqliteLogStore::AppendInTransaction(std::span<const AppendRecord> records,
                                            std::string_view context) {
   sqlite3* db = db_.get();
-  // Session rows: one write per distinct session in the batch.
+  // A row for each new session, with zero counters: its counts arrive as a
+  // buffered delta like everyone else's (see the invariant at the top).
   for (SessionAgg& a : aggs_) {
     auto found = FindVisibleSession(a.session_id, context);
     if (!found.ok()) return found.status();
     a.is_new = !found->has_value();
     if (!a.is_new) {
       a.key = **found;
-      sqlite3_stmt* s = update_session_.get();
-      ResetOnExit reset(s);
-      sqlite3_bind_int64(s, 1, a.key);
-      sqlite3_bind_int64(s, 2, a.last_offset);
-      sqlite3_bind_int64(s, 3, a.min_time_ms);
-      sqlite3_bind_int64(s, 4, a.max_time_ms);
-      sqlite3_bind_int64(s, 5, a.count);
-      sqlite3_bind_int64(s, 6, a.cost);
-      sqlite3_bind_int64(s, 7, a.errors);
-      int rc = sqlite3_step(s);
-      if (rc != SQLITE_DONE) return ToStatus(rc, db, context);
-      if (sqlite3_changes(db) == 1) continue;
-      // The cached key no longer names a visible session: start a new one.
-      session_keys_.erase(session_keys_.find(a.session_id));
-      a.is_new = true;
+      continue;
     }
     sqlite3_stmt* s = insert_session_.get();
     ResetOnExit reset(s);
@@ -653,9 +813,6 @@ Status SqliteLogStore::AppendInTransaction(std::span<const AppendRecord> records
     sqlite3_bind_int64(s, 3, a.last_offset);
     sqlite3_bind_int64(s, 4, a.min_time_ms);
     sqlite3_bind_int64(s, 5, a.max_time_ms);
-    sqlite3_bind_int64(s, 6, a.count);
-    sqlite3_bind_int64(s, 7, a.cost);
-    sqlite3_bind_int64(s, 8, a.errors);
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) return ToStatus(rc, db, context);
     a.key = sqlite3_last_insert_rowid(db);
@@ -715,6 +872,8 @@ Status SqliteLogStore::InsertEvents(sqlite3_stmt* s, std::span<const AppendRecor
 
 Status SqliteLogStore::DeleteSession(std::string_view session_id, bool hard) {
   TAILBUS_RETURN_IF_ERROR(CheckWritable("delete session"));
+  // The delete reads and removes session rows: they must be exact first.
+  TAILBUS_RETURN_IF_ERROR(Flush());
   sqlite3* db = db_.get();
   const std::string context = fmt::format("{}: {} delete of session '{}'", shared_->path,
                                           hard ? "hard" : "soft", session_id);
@@ -833,6 +992,8 @@ Result<int64_t> SqliteLogStore::RunRetentionStep(const RetentionPolicy& policy, 
     return int64_t{0};
   }
 
+  // Sessions rows are removed by their last_offset: it must be exact first.
+  TAILBUS_RETURN_IF_ERROR(Flush());
   sqlite3* db = db_.get();
   const std::string context = fmt::format("{}: retention step", shared_->path);
   TAILBUS_RETURN_IF_ERROR(Begin(context));

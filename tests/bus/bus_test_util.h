@@ -78,6 +78,7 @@ class FaultyLogStore : public LogStore {
     }
     return real_->Append(records);
   }
+  Status Flush() override { return real_->Flush(); }
   Status DeleteSession(std::string_view id, bool hard) override {
     return real_->DeleteSession(id, hard);
   }

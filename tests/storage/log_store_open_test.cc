@@ -68,7 +68,7 @@ TEST(LogStoreOpenTest, CreatesDirectoryAndFileWithMetaAndWal) {
     EXPECT_EQ(store->path(), path);
     auto stats = store->NewReader()->Stats();
     ASSERT_TRUE(stats.ok()) << stats.status().ToString();
-    EXPECT_EQ(stats->schema_version, 2);
+    EXPECT_EQ(stats->schema_version, SchemaVersion());
     EXPECT_EQ(stats->epoch, store->epoch());
     EXPECT_GT(stats->created_at_ms, 1'600'000'000'000);
     EXPECT_EQ(stats->head, 0);
@@ -78,7 +78,7 @@ TEST(LogStoreOpenTest, CreatesDirectoryAndFileWithMetaAndWal) {
   RawDb raw(path);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Query("PRAGMA page_size"), "16384");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key='application'"), "tailbus");
   EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
 }
@@ -239,7 +239,7 @@ TEST(LogStoreOpenTest, OpenRefusesNewerSchemaVersion) {
   EXPECT_EQ(store.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(store.status().message(),
             path +
-                ": database schema version 7 is newer than this build supports (2); "
+                ": database schema version 7 is newer than this build supports (3); "
                 "refusing to open");
   EXPECT_EQ(ReadFileBytes(path), before);
   RawDb raw(path);
