@@ -4,8 +4,8 @@
 // shows part of a transaction and its bounds (head, earliest, sessions_through
 // from meta) agree with its rows. Session summaries are the row plus the
 // writer's buffered delta (SharedState::pending), taken under the lock the
-// writer holds across its commits, with the snapshot pinned under that lock. Rows are matched on column views before anything is
-// allocated; an EventPtr is built only for a match.
+// writer holds across its commits, with the snapshot pinned under that lock. Rows are matched on
+// column views before anything is allocated; an EventPtr is built only for a match.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -412,9 +412,9 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   // chunks between them.
   struct Stream {
     sqlite3_stmt* stmt;
-    int64_t offset;      // current row's offset
-    int64_t chunk;       // chunk being read
-    int64_t gap_after;   // after this chunk the next one read is resume_at
+    int64_t offset;     // current row's offset
+    int64_t chunk;      // chunk being read
+    int64_t gap_after;  // after this chunk the next one read is resume_at
     int64_t resume_at;
     int64_t last_chunk;
   };

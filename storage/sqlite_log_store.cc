@@ -44,8 +44,8 @@ using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::DbPtr;
 using sqlite::PendingSessions;
-using sqlite::SessionDelta;
 using sqlite::ResetOnExit;
+using sqlite::SessionDelta;
 using sqlite::SharedState;
 using sqlite::Stmt;
 using sqlite::ToStatus;
@@ -681,22 +681,23 @@ Status SqliteLogStore::RecoverSessionDeltas() {
   const int64_t h = head();
   if (sessions_through_ >= h) return Status::Ok();
   sqlite3* db = db_.get();
-  const std::string context = fmt::format(
-      "{}: rebuilding session summaries of offsets {}..{}", shared_->path, sessions_through_ + 1, h);
+  const std::string context = fmt::format("{}: rebuilding session summaries of offsets {}..{}",
+                                          shared_->path, sessions_through_ + 1, h);
   std::unordered_map<int64_t, SessionDelta> deltas;
   {
     Stmt scan;
-    TAILBUS_RETURN_IF_ERROR(scan.Prepare(
-        db, "SELECT log_offset, session_key, header FROM events WHERE log_offset > ?1 "
-            "ORDER BY log_offset"));
+    TAILBUS_RETURN_IF_ERROR(
+        scan.Prepare(db,
+                     "SELECT log_offset, session_key, header FROM events WHERE log_offset > ?1 "
+                     "ORDER BY log_offset"));
     sqlite3_bind_int64(scan.get(), 1, sessions_through_);
     sqlite::HeaderView hv;
     int rc;
     while ((rc = sqlite3_step(scan.get())) == SQLITE_ROW) {
       const int64_t offset = sqlite3_column_int64(scan.get(), 0);
       const void* blob = sqlite3_column_blob(scan.get(), 2);
-      if (!sqlite::DecodeHeader(
-              blob, static_cast<size_t>(sqlite3_column_bytes(scan.get(), 2)), hv)) {
+      if (!sqlite::DecodeHeader(blob, static_cast<size_t>(sqlite3_column_bytes(scan.get(), 2)),
+                                hv)) {
         return Status::Corruption(
             fmt::format("{}: event at offset {} has a malformed header", context, offset));
       }

@@ -9,7 +9,9 @@
 //   - once restarted, the whole log read back over GET /api/events has
 //     contiguous offsets from 1 to head, no event_id twice, every acknowledged
 //     event at its offset with its id, and every event a subscriber was sent
-//     (only committed events are sent, so they must have survived too).
+//     (only committed events are sent, so they must have survived too);
+//   - at the end, every session's summary (GET /api/sessions) counts exactly
+//     its events in the log.
 // Producers re-send an unacknowledged batch with the same event ids after a
 // crash until it is acknowledged: a batch that had committed before the kill
 // must come back with its original offsets (the dedupe window is rebuilt from
@@ -358,6 +360,12 @@ TEST(CrashTest, SigkillAtRandomMomentsLosesNoAcknowledgedEvent) {
   const bool log_ok = audit("at the end");
   auto log = ReadLog(server->url());
   ASSERT_TRUE(log.ok()) << log.status().ToString();
+  // Session summaries are written in bulk, and rebuilt from the events after
+  // each kill: they must still count every event exactly once.
+  auto session_problems = AuditSessions(server->url(), *log);
+  ASSERT_TRUE(session_problems.ok()) << session_problems.status().ToString();
+  EXPECT_TRUE(session_problems->empty()) << "session summaries disagree with the log:\n"
+                                         << JoinProblems(*session_problems);
   std::vector<int64_t> s3_in_log;
   for (const LoggedEvent& e : log->events) {
     if (e.session_id == "s3") s3_in_log.push_back(e.offset);

@@ -4,6 +4,7 @@
 #include <rapidjson/document.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <unordered_set>
 
@@ -150,6 +151,56 @@ std::vector<std::string> AuditLog(const LogContents& log,
   };
   check(acked, "acknowledged");
   check(seen, "delivered");
+  return problems;
+}
+
+Result<std::vector<std::string>> AuditSessions(const std::string& base_url,
+                                               const LogContents& log) {
+  struct Expected {
+    int64_t count = 0, first = 0, last = 0;
+  };
+  std::map<std::string, Expected> want;
+  for (const LoggedEvent& e : log.events) {
+    Expected& x = want[e.session_id];
+    if (x.count++ == 0) x.first = e.offset;
+    x.last = e.offset;
+  }
+  auto r =
+      HttpRequest("GET", base_url + "/api/sessions?limit=1000", {}, "application/json", 30'000);
+  if (!r.ok()) return r.status();
+  rapidjson::Document doc;
+  doc.Parse(r->body.data(), r->body.size());
+  if (r->status != 200 || doc.HasParseError() || !doc.IsObject() || !doc.HasMember("sessions") ||
+      !doc["sessions"].IsArray()) {
+    return Status::IoError(
+        fmt::format("GET /api/sessions: {} {}", r->status, r->body.substr(0, 200)));
+  }
+  std::vector<std::string> problems;
+  auto problem = [&](std::string text) {
+    if (problems.size() < kMaxProblems) problems.push_back(std::move(text));
+  };
+  size_t listed = 0;
+  for (const rapidjson::Value& s : doc["sessions"].GetArray()) {
+    ++listed;
+    const std::string id = StrMember(s, "session_id");
+    auto it = want.find(id);
+    if (it == want.end()) {
+      problem(fmt::format("session {} is listed but has no events", id));
+      continue;
+    }
+    const Expected& x = it->second;
+    const int64_t count = IntMember(s, "event_count");
+    const int64_t first = IntMember(s, "first_offset");
+    const int64_t last = IntMember(s, "last_offset");
+    if (count != x.count || first != x.first || last != x.last) {
+      problem(fmt::format(
+          "session {}: reported {} events at offsets {}..{}, the log holds {} at {}..{}", id, count,
+          first, last, x.count, x.first, x.last));
+    }
+  }
+  if (listed != want.size()) {
+    problem(fmt::format("{} sessions listed, the log has events of {}", listed, want.size()));
+  }
   return problems;
 }
 

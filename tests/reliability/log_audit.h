@@ -67,6 +67,12 @@ std::vector<std::string> AuditLog(const LogContents& log,
                                   const std::map<int64_t, std::string>& acked,
                                   const std::map<int64_t, std::string>& seen);
 
+// The session summaries the server reports (GET /api/sessions) against the
+// events of `log`, read while nothing is being appended: each session's
+// event count and first and last offsets, and no session missing or extra.
+// Returns the problems found (empty: all good). IoError if a request fails.
+Result<std::vector<std::string>> AuditSessions(const std::string& base_url, const LogContents& log);
+
 // A WebSocket subscriber that reconnects whenever its connection ends
 // (server killed, restarted on another port) and resumes with
 // ?after=<last offset it was sent>&epoch=<the log's epoch>. It checks every

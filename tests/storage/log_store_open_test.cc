@@ -28,7 +28,7 @@ TEST(SchemaTest, CompiledInSchemaSetsSchemaVersion) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(s, 0), SchemaVersion());
-  EXPECT_EQ(SchemaVersion(), 2);
+  EXPECT_EQ(SchemaVersion(), 3);
   sqlite3_finalize(s);
   sqlite3_close(db);
 }

@@ -213,7 +213,8 @@ TEST(SessionSummaryTest, ReadingOneSessionFindsEventsItsRowDoesNotShowYet) {
   const Filter x = ParseOrDie(R"({"session_ids":["x"]})");
   const std::vector<int64_t> want{1, 2, late, late + 1};
   EXPECT_EQ(Offsets(*store->NewReader()->Read(0, x, 100, 100)), want);
-  EXPECT_EQ(Offsets(*store->NewReader()->Read(2, x, 100, 100)), (std::vector<int64_t>{late, late + 1}));
+  EXPECT_EQ(Offsets(*store->NewReader()->Read(2, x, 100, 100)),
+            (std::vector<int64_t>{late, late + 1}));
   // Another process reads the file alone, with no buffered summaries at hand.
   RawDb raw(path);
   EXPECT_EQ(raw.Query("SELECT last_offset FROM sessions WHERE session_id = 'x'"), "2");
