@@ -40,7 +40,7 @@ std::vector<EventPtr> Drain(Bus& bus, Cursor& cursor, LogReader& reader, size_t 
 
 TEST(BusTest, AppendAssignsContiguousOffsetsFromOne) {
   TempDir dir;
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   auto first = bus->Append(Events(R"([{"session_id":"a","event_type":"x"},
                                       {"session_id":"b","event_type":"y"}])"));
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -53,7 +53,7 @@ TEST(BusTest, AppendAssignsContiguousOffsetsFromOne) {
 
 TEST(BusTest, DeliveredJsonCarriesOffsetAndIngestedAtFirst) {
   TempDir dir;
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   ASSERT_TRUE(bus->Append({MakeEvent("a", "x", R"("k":[1,2])")}).ok());
   auto reader = bus->NewReader();
   auto cursor = bus->Subscribe(0, Filter());
@@ -65,7 +65,7 @@ TEST(BusTest, DeliveredJsonCarriesOffsetAndIngestedAtFirst) {
 
 TEST(BusTest, DuplicateEventIdGetsOriginalOffsetAndIsNotStoredAgain) {
   TempDir dir;
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   auto a = bus->Append({MakeEvent("s", "x", R"("event_id":"e1")")});
   ASSERT_TRUE(a.ok());
   auto b = bus->Append(Events(R"([{"session_id":"s","event_type":"x","event_id":"e2"},
@@ -79,10 +79,10 @@ TEST(BusTest, DuplicateEventIdGetsOriginalOffsetAndIsNotStoredAgain) {
 TEST(BusTest, IdempotencyWindowSurvivesReopen) {
   TempDir dir;
   {
-    auto bus = OpenBus(dir.file("log.db"));
+    auto bus = OpenBus(dir.File("log.db"));
     ASSERT_TRUE(bus->Append({MakeEvent("s", "x", R"("event_id":"retry-me")")}).ok());
   }
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   auto again = bus->Append({MakeEvent("s", "x", R"("event_id":"retry-me")")});
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, std::vector<int64_t>{1});
@@ -91,7 +91,7 @@ TEST(BusTest, IdempotencyWindowSurvivesReopen) {
 
 TEST(BusTest, WakeupRunsAfterEveryCommit) {
   TempDir dir;
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   std::atomic<int> wakes{0};
   std::atomic<int64_t> head_seen{0};
   Bus* raw = bus.get();
@@ -112,7 +112,7 @@ TEST(BusTest, CursorFiltersAndReadsBothRingAndStorage) {
   TempDir dir;
   BusOptions tiny_ring;
   tiny_ring.hot_ring_bytes = 4096;  // most events are only in storage
-  auto bus = OpenBus(dir.file("log.db"), tiny_ring);
+  auto bus = OpenBus(dir.File("log.db"), tiny_ring);
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(bus->Append({MakeEvent(i % 2 ? "odd" : "even", "t")}).ok());
   }
@@ -130,7 +130,7 @@ TEST(BusTest, CursorFiltersAndReadsBothRingAndStorage) {
 
 TEST(BusTest, PollRespectsMaxEventsAndMaxBytes) {
   TempDir dir;
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(bus->Append({MakeEvent("s", "t")}).ok());
   auto reader = bus->NewReader();
   auto cursor = bus->Subscribe(0, Filter());
@@ -153,7 +153,7 @@ TEST(BusTest, ConcurrentProducersAndSubscribersSeeExactlyCommittedEvents) {
   BusOptions options;
   options.hot_ring_bytes = 64 * 1024;  // small: forces eviction and storage catch-up
   options.max_group_events = 64;
-  auto bus = OpenBus(dir.file("log.db"), options);
+  auto bus = OpenBus(dir.File("log.db"), options);
 
   constexpr int kProducers = 4, kBatches = 60, kBatchSize = 25, kSubscribers = 6;
   constexpr int64_t kTotal = int64_t{kProducers} * kBatches * kBatchSize;
@@ -242,7 +242,7 @@ std::unique_ptr<Bus> OpenFaultyBus(const std::string& path, FaultyLogStore** fau
 TEST(BusTest, FailedCommitFailsAppendCleanlyAndBurnsNoOffset) {
   TempDir dir;
   FaultyLogStore* faulty = nullptr;
-  auto bus = OpenFaultyBus(dir.file("log.db"), &faulty);
+  auto bus = OpenFaultyBus(dir.File("log.db"), &faulty);
   ASSERT_TRUE(bus->Append({MakeEvent("s", "x", R"("event_id":"a")")}).ok());
 
   for (Status fault :
@@ -270,7 +270,7 @@ TEST(BusTest, FailedCommitFailsAppendCleanlyAndBurnsNoOffset) {
 TEST(BusTest, BusyCommitIsRetriedTransparently) {
   TempDir dir;
   FaultyLogStore* faulty = nullptr;
-  auto bus = OpenFaultyBus(dir.file("log.db"), &faulty);
+  auto bus = OpenFaultyBus(dir.File("log.db"), &faulty);
   faulty->FailNext(2, Status::Busy("database is locked"));
   auto r = bus->Append({MakeEvent("s", "x")});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -283,7 +283,7 @@ TEST(BusTest, FullQueueRefusesAppendsWithoutQueueing) {
   FaultyLogStore* faulty = nullptr;
   BusOptions options;
   options.max_queued_events = 10;
-  auto bus = OpenFaultyBus(dir.file("log.db"), &faulty, options);
+  auto bus = OpenFaultyBus(dir.File("log.db"), &faulty, options);
   faulty->SetGate(false);  // the writer stalls inside its first commit
   std::promise<AppendResult> first;
   bus->AppendAsync({MakeEvent("s", "x")}, [&](AppendResult r) { first.set_value(std::move(r)); });
@@ -303,7 +303,7 @@ TEST(BusTest, FullQueueRefusesAppendsWithoutQueueing) {
 
 TEST(BusTest, CloseCommitsQueuedAppendsThenRefusesNewOnes) {
   TempDir dir;
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   std::atomic<int> acked{0};
   for (int i = 0; i < 100; ++i) {
     bus->AppendAsync({MakeEvent("s", "x")}, [&](AppendResult r) {
@@ -323,7 +323,7 @@ TEST(BusTest, ResumeAfterEvictionReportsEvicted) {
   BusOptions options;
   options.retention.max_events = 10;
   options.retention_interval = std::chrono::milliseconds(1);
-  auto bus = OpenBus(dir.file("log.db"), options);
+  auto bus = OpenBus(dir.File("log.db"), options);
   for (int i = 0; i < 30; ++i) ASSERT_TRUE(bus->Append({MakeEvent("s", "x")}).ok());
   // Retention runs on the writer between commits; one more commit lets it run.
   for (int i = 0; i < 200 && bus->earliest() < 21; ++i) {
@@ -343,7 +343,7 @@ TEST(BusTest, ResumeAfterEvictionReportsEvicted) {
 
 TEST(BusTest, DeletedSessionIsHiddenFromRingAndStorage) {
   TempDir dir;
-  auto bus = OpenBus(dir.file("log.db"));
+  auto bus = OpenBus(dir.File("log.db"));
   ASSERT_TRUE(bus->Append({MakeEvent("gone", "x"), MakeEvent("kept", "x")}).ok());
   ASSERT_TRUE(bus->DeleteSession("gone", /*hard=*/false).ok());
   ASSERT_TRUE(bus->Append({MakeEvent("gone", "y")}).ok());  // a new session, visible

@@ -14,21 +14,9 @@
 #include "core/event_decoder.h"
 #include "core/time_format.h"
 #include "storage/log_store.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace tailbus::testing {
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tailbus-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 inline std::vector<Event> Events(const std::string& json) {
   DecodeResult r = DecodeEvents(json, DecodeLimits{}, NowMillis());

@@ -36,6 +36,7 @@
 #include "gtest/gtest.h"
 #include "tests/reliability/log_audit.h"
 #include "tests/reliability/serve_process.h"
+#include "tests/test_util/temp_dir.h"
 #include "ws/client.h"
 #include "ws/ws_client.h"
 
@@ -43,6 +44,7 @@ namespace tailbus::reliability {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::TempDir;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -60,22 +62,6 @@ uint64_t SeedFromEnvironment() {
   }
   return std::random_device{}();
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tailbus-crash-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // What every producer shares.
 struct Traffic {
@@ -256,7 +242,7 @@ TEST(CrashTest, SigkillAtRandomMomentsLosesNoAcknowledgedEvent) {
   SCOPED_TRACE("TAILBUS_CRASH_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
 
-  TempDir dir;
+  TempDir dir("tailbus-crash");
   ASSERT_FALSE(dir.path().empty());
   ServeSpec spec;
   spec.db = (dir.path() / "crash.db").string();

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "tests/reliability/log_audit.h"
 #include "tests/reliability/serve_process.h"
+#include "tests/test_util/temp_dir.h"
 #include "ws/client.h"
 #include "ws/ws_client.h"
 
@@ -28,27 +29,12 @@ namespace tailbus::reliability {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::TempDir;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kFileSizeLimit = 2 << 20;  // the "disk": 2 MiB per file
 constexpr int kEventsPerBatch = 20;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tailbus-diskfull-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 struct Posted {
   int status = 0;
@@ -109,7 +95,7 @@ int64_t Head(const std::string& url) {
 }
 
 TEST(DiskFullTest, AppendsFailWith503UntilSpaceReturnsAndNothingAcknowledgedIsLost) {
-  TempDir dir;
+  TempDir dir("tailbus-diskfull");
   ASSERT_FALSE(dir.path().empty());
   ServeSpec spec;
   spec.db = (dir.path() / "full.db").string();

@@ -17,31 +17,9 @@
 #include "core/event.h"
 #include "core/filter.h"
 #include "storage/log_store.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace tailbus::testing {
-
-// A fresh directory under /tmp, removed with everything in it at destruction.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tailbus-storage-test-XXXXXX";
-    char* made = mkdtemp(tmpl);
-    EXPECT_NE(made, nullptr);
-    path_ = made != nullptr ? made : "/tmp";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // An event to append; its JSON is built from the header when not given.
 struct TestEvent {

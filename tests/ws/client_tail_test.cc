@@ -121,7 +121,7 @@ class TailTest : public ::testing::Test {
     std::vector<std::string> argv = {client_test::TailbusBinary(), "tail", "--url",
                                      server_->ws_url()};
     argv.insert(argv.end(), args.begin(), args.end());
-    return tail_.Start(argv, dir_.path() + "/tail.out", dir_.path() + "/tail.err");
+    return tail_.Start(argv, dir_.File("tail.out"), dir_.File("tail.err"));
   }
 
   Printed Output() const { return ParseTailOutput(tail_.Stdout()); }
@@ -292,7 +292,7 @@ TEST_F(TailTest, PrettyFormatAndBadFlags) {
   Child bad;
   ASSERT_TRUE(bad.Start({client_test::TailbusBinary(), "tail", "--url", server_->ws_url(),
                          "--filter", R"({"nope":1})"},
-                        dir_.path() + "/bad.out", dir_.path() + "/bad.err"));
+                        dir_.File("bad.out"), dir_.File("bad.err")));
   std::optional<int> st = bad.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(st.has_value());
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << bad.Stderr();
@@ -303,7 +303,7 @@ TEST_F(TailTest, PrettyFormatAndBadFlags) {
 // refused token ends tail with exit 1 (4401/4403 cannot be fixed by retrying).
 TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
   TempDir dir;
-  const std::string secret_path = dir.path() + "/secret";
+  const std::string secret_path = dir.File("secret");
   { std::ofstream(secret_path) << "tail-auth-secret-0123456789abcdefghij\n"; }
   TestServer server(dir.path());
   ASSERT_TRUE(server.Start({"--auth-secret-file", secret_path})) << server.log();
@@ -311,7 +311,7 @@ TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
     Child c;
     EXPECT_TRUE(c.Start({client_test::TailbusBinary(), "token", "--secret-file", secret_path,
                          "--sub", "tail", "--sessions", sessions, "--scope", "subscribe,publish"},
-                        dir.path() + "/mint.out", dir.path() + "/mint.err"));
+                        dir.File("mint.out"), dir.File("mint.err")));
     EXPECT_TRUE(c.Wait(std::chrono::seconds(30)).has_value());
     std::string out = c.Stdout();
     while (!out.empty() && out.back() == '\n') out.pop_back();
@@ -327,7 +327,7 @@ TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
   Child pub;
   ASSERT_TRUE(pub.Start({client_test::TailbusBinary(), "publish", "--url", server.http_url(),
                          "--token", s1, "--session", "s1", "--type", "cli_note"},
-                        dir.path() + "/pub.out", dir.path() + "/pub.err"));
+                        dir.File("pub.out"), dir.File("pub.err")));
   std::optional<int> pub_st = pub.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(pub_st.has_value());
   EXPECT_TRUE(WIFEXITED(*pub_st) && WEXITSTATUS(*pub_st) == 0) << pub.Stderr();
@@ -335,7 +335,7 @@ TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
   Child anon;
   ASSERT_TRUE(anon.Start({client_test::TailbusBinary(), "publish", "--url", server.http_url(),
                           "--session", "s1", "--type", "cli_note"},
-                         dir.path() + "/anon.out", dir.path() + "/anon.err"));
+                         dir.File("anon.out"), dir.File("anon.err")));
   std::optional<int> anon_st = anon.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(anon_st.has_value());
   EXPECT_TRUE(WIFEXITED(*anon_st) && WEXITSTATUS(*anon_st) == 1) << anon.Stderr();
@@ -344,7 +344,7 @@ TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
   Child ok;
   ASSERT_TRUE(ok.Start({client_test::TailbusBinary(), "tail", "--url", server.ws_url(), "--session",
                         "s1", "--after", "0", "--format", "json", "--token", s1},
-                       dir.path() + "/ok.out", dir.path() + "/ok.err"));
+                       dir.File("ok.out"), dir.File("ok.err")));
   ASSERT_TRUE(WaitUntil([&] { return ok.Stdout().find("\"cli_note\"") != std::string::npos; }))
       << ok.Stderr();
   EXPECT_EQ(ok.Kill(SIGINT).value_or(-1), 0);
@@ -354,7 +354,7 @@ TEST(TailAuthTest, TokenIsSentAndARefusedTokenIsFatal) {
   Child refused;
   ASSERT_TRUE(
       refused.Start({client_test::TailbusBinary(), "tail", "--url", server.ws_url(), "--token", s1},
-                    dir.path() + "/no.out", dir.path() + "/no.err"));
+                    dir.File("no.out"), dir.File("no.err")));
   std::optional<int> st = refused.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(st.has_value()) << refused.Stderr();
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 1) << refused.Stderr();

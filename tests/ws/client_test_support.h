@@ -29,9 +29,12 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util/temp_dir.h"
 #include "ws/client.h"
 
 namespace tailbus::client_test {
+
+using testing::TempDir;
 
 inline constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-websockets
 
@@ -66,28 +69,6 @@ inline int FreePort() {
 }
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                          "/tailbus-client-test-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    if (::mkdtemp(buf.data()) != nullptr) path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 inline std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;

@@ -122,10 +122,10 @@ asyncio.run(main())
 class Peer {
  public:
   bool Start() {
-    std::string script = dir_.path() + "/peer.py";
+    std::string script = dir_.File("peer.py");
     std::ofstream(script) << kPeerScript;
-    if (!child_.Start({client_test::kPython, script}, dir_.path() + "/peer.out",
-                      dir_.path() + "/peer.err")) {
+    if (!child_.Start({client_test::kPython, script}, dir_.File("peer.out"),
+                      dir_.File("peer.err"))) {
       return false;
     }
     return WaitUntil([&] {

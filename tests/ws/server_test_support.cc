@@ -29,20 +29,6 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
   }
 }
 
-TempDir::TempDir() {
-  static std::atomic<int> counter{0};
-  std::random_device rd;
-  path_ = std::filesystem::temp_directory_path() /
-          ("tailbus-ws-test-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" +
-           std::to_string(rd()));
-  std::filesystem::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 // ---- TestServer ----------------------------------------------------------------------
 
 TestServer::TestServer(TestServerOptions options) {

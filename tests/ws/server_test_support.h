@@ -21,9 +21,12 @@
 
 #include "bus/bus.h"
 #include "storage/log_store.h"
+#include "tests/test_util/temp_dir.h"
 #include "ws/server.h"
 
 namespace tailbus::server_test {
+
+using testing::TempDir;
 
 using namespace std::chrono_literals;
 
@@ -33,16 +36,6 @@ inline constexpr auto kWait = std::chrono::seconds(20);  // generous bound for a
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = kWait);
 
 // A fresh directory under the system temp dir, removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 struct TestServerOptions {
   ws::ServerOptions server;
   BusOptions bus;
