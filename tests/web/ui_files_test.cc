@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "tests/test_util/temp_dir.h"
 #include "web/assets.h"
 
 namespace tailbus {
@@ -68,9 +69,9 @@ TEST(UiFiles, RefusesEverythingElse) {
 
 TEST(UiFiles, ServesFromADirectoryWithoutEscapingIt) {
   namespace fs = std::filesystem;
-  char tmpl[] = "/tmp/tailbus-ui-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const fs::path dir = tmpl;
+  testing::TempDir temp("tailbus-ui");
+  ASSERT_FALSE(temp.path().empty());
+  const fs::path& dir = temp.path();
   std::ofstream(dir / "app.js") << "export const x = 1;\n";
   std::ofstream(dir / "index.html") << "<!doctype html><title>dev</title>\n";
   fs::create_directory(dir / "sub");

@@ -25,8 +25,11 @@ export function serverBinary() {
   return null;
 }
 
+/** A fresh directory, removed when the test process exits. */
 export function tempDir(prefix = 'tailbus-web-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** A free loopback TCP port (bind to 0, read it, release it). */

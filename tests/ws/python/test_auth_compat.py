@@ -6,6 +6,7 @@ with WWW-Authenticate.
 """
 
 import asyncio
+import atexit
 import json
 import os
 import shutil
@@ -51,6 +52,7 @@ async def expect_close(uri, code, **kwargs):
 
 async def test(binary):
     secret_dir = tempfile.mkdtemp(prefix="tailbus-py-secret-")
+    atexit.register(shutil.rmtree, secret_dir, True)
     secret_file = os.path.join(secret_dir, "secret")
     with open(secret_file, "w") as f:
         f.write("python-auth-secret-0123456789abcdefghij\n")

@@ -7,7 +7,9 @@ refusing to start with one line naming the problem.
 """
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -45,6 +47,7 @@ def refuses_to_start(binary, directory, *args):
 
 async def test(binary):
     directory = tempfile.mkdtemp(prefix="tailbus-tls-")
+    atexit.register(shutil.rmtree, directory, True)
     cert, key = make_cert(directory)
     ctx = ssl.create_default_context(cafile=cert)  # verifies the chain and the host (127.0.0.1)
     server = Server(binary, "--tls-cert", cert, "--tls-key", key, ssl_context=ctx)
