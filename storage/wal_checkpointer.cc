@@ -10,8 +10,16 @@
 #include "storage/wal_checkpointer.h"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace tailbus::sqlite {
+
+namespace {
+// Nice value of the checkpoint thread (0 is normal; 19 the lowest priority).
+constexpr int kCheckpointNice = 10;
+}  // namespace
 
 Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(
     const std::string& path, sqlite3* writer, const WalCheckpointerOptions& options) {
@@ -80,6 +88,10 @@ void WalCheckpointer::OnCommit(int frames) {
 }
 
 void WalCheckpointer::Run() {
+  // Checkpoints are background copying: on a CPU shared with the network and
+  // writer threads they must yield to live delivery, not take turns with it.
+  // (Linux: nice applies to the calling thread; failure only loses the hint.)
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kCheckpointNice);
   sqlite3* db = db_.get();
   std::unique_lock lock(mu_);
   int64_t commits_seen = commits_;
