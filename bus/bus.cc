@@ -251,31 +251,41 @@ Result<std::unique_ptr<Bus>> Bus::Open(std::unique_ptr<LogStore> store, BusOptio
 }
 
 void Bus::AppendAsync(std::vector<Event> events, AppendCallback done) {
-  if (events.empty()) {
-    if (done) done(std::vector<int64_t>{});
-    return;
-  }
-  Status refused;
+  std::vector<PendingAppend> one;
+  one.push_back(PendingAppend{std::move(events), std::move(done)});
+  AppendAsyncMany(std::move(one));
+}
+
+void Bus::AppendAsyncMany(std::vector<PendingAppend> appends) {
+  // Completions run outside the lock (they may append again).
+  std::vector<std::pair<AppendCallback, AppendResult>> answered;
+  bool queued = false;
   {
     std::lock_guard lock(impl_->mu);
-    if (impl_->closing) {
-      refused = Status::Unavailable("the bus is closed");
-    } else if (impl_->queued_events + events.size() > impl_->options.max_queued_events) {
-      refused = Status::ResourceExhausted(
-          "append queue is full (" + std::to_string(impl_->queued_events) + " events waiting)");
-    } else {
-      impl_->queued_events += events.size();
-      Request r;
-      r.events = std::move(events);
-      r.done = std::move(done);
-      impl_->queue.push_back(std::move(r));
+    for (PendingAppend& a : appends) {
+      if (a.events.empty()) {
+        answered.emplace_back(std::move(a.done), std::vector<int64_t>{});
+      } else if (impl_->closing) {
+        answered.emplace_back(std::move(a.done), Status::Unavailable("the bus is closed"));
+      } else if (impl_->queued_events + a.events.size() > impl_->options.max_queued_events) {
+        answered.emplace_back(
+            std::move(a.done),
+            Status::ResourceExhausted("append queue is full (" +
+                                      std::to_string(impl_->queued_events) + " events waiting)"));
+      } else {
+        impl_->queued_events += a.events.size();
+        Request r;
+        r.events = std::move(a.events);
+        r.done = std::move(a.done);
+        impl_->queue.push_back(std::move(r));
+        queued = true;
+      }
     }
   }
-  if (!refused.ok()) {
-    if (done) done(refused);
-    return;
+  if (queued) impl_->cv.notify_one();
+  for (auto& [done, result] : answered) {
+    if (done) done(std::move(result));
   }
-  impl_->cv.notify_one();
 }
 
 AppendResult Bus::Append(std::vector<Event> events) {

@@ -112,6 +112,18 @@ class Bus {
   // (or the failure). A failed batch stores nothing and burns no offset.
   void AppendAsync(std::vector<Event> events, AppendCallback done);
 
+  // One queued append of AppendAsyncMany.
+  struct PendingAppend {
+    std::vector<Event> events;
+    AppendCallback done;
+  };
+  // AppendAsync for several batches at once, in order, waking the writer once.
+  // A producer that gathers its requests (the server: every publish read in
+  // one pass of the event loop) lets the writer commit them together; woken
+  // per request on a shared CPU, the writer committed them one at a time.
+  // Each batch is admitted or refused on its own, as by AppendAsync.
+  void AppendAsyncMany(std::vector<PendingAppend> appends);
+
   // Blocking convenience over AppendAsync.
   AppendResult Append(std::vector<Event> events);
 

@@ -79,7 +79,11 @@ void Mailbox::Post(Completion completion) {
   std::lock_guard lock(mu_);
   if (context_ == nullptr) return;
   items_.push_back(std::move(completion));
-  lws_cancel_service(context_);
+  // Items were already waiting: the wake-up posted for the first of them has
+  // not been served yet (serving it drains everything), so another is
+  // redundant. One per commit instead of one per request (an eventfd write
+  // each, on the writer thread).
+  if (items_.size() == 1) lws_cancel_service(context_);
 }
 
 void Mailbox::Wake() {
@@ -321,6 +325,7 @@ Status Server::Impl::Run() {
   housekeeping_timer_.impl = this;
   dispatch_timer_.impl = this;
   shutdown_timer_.impl = this;
+  append_timer_.impl = this;
   lws_sul_schedule(context_, 0, &housekeeping_timer_.sul, OnHousekeeping, LWS_US_PER_SEC);
   mailbox_->Wake();  // a stop requested before Run is seen at once
 
@@ -338,6 +343,8 @@ Status Server::Impl::Run() {
   lws_sul_cancel(&housekeeping_timer_.sul);
   lws_sul_cancel(&dispatch_timer_.sul);
   lws_sul_cancel(&shutdown_timer_.sul);
+  lws_sul_cancel(&append_timer_.sul);
+  FlushAppends();                 // normally done by BeginShutdown; the bus refuses them if closed
   lws_context_destroy(context_);  // closes what is left; callbacks still see *this
   context_ = nullptr;
   DestroyLoop(ev_loop_);  // after the context: lws stops its watchers on it first
@@ -616,7 +623,11 @@ void Server::Impl::Append(Conn* conn, std::vector<Event> events, Completion::Kin
                           std::string request_id_json) {
   ++metrics_.append_requests;
   const auto start = std::chrono::steady_clock::now();
-  bus_.AppendAsync(
+  if (pending_appends_.empty()) {
+    // Runs once the loop has handled what this pass read (a 1 us timer).
+    lws_sul_schedule(context_, 0, &append_timer_.sul, OnAppendTimer, 1);
+  }
+  pending_appends_.push_back(Bus::PendingAppend{
       std::move(events), [mailbox = mailbox_, id = conn->id, kind, rid = std::move(request_id_json),
                           start](AppendResult result) mutable {
         // Writer thread: only hand the result over and wake the network thread.
@@ -628,7 +639,19 @@ void Server::Impl::Append(Conn* conn, std::vector<Event> events, Completion::Kin
         done.latency_s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         mailbox->Post(std::move(done));
-      });
+      }});
+}
+
+void Server::Impl::FlushAppends() {
+  if (pending_appends_.empty()) return;
+  lws_sul_cancel(&append_timer_.sul);
+  std::vector<Bus::PendingAppend> appends;
+  appends.swap(pending_appends_);
+  bus_.AppendAsyncMany(std::move(appends));
+}
+
+void Server::Impl::OnAppendTimer(lws_sorted_usec_list_t* sul) {
+  reinterpret_cast<ImplTimer*>(sul)->impl->FlushAppends();
 }
 
 std::string Server::Impl::Header(lws* wsi, lws_token_indexes token) {
@@ -788,6 +811,7 @@ void Server::Impl::BeginShutdown() {
   // the listening wsi after freeing it.)
   stopping_ = true;
   worker_.Stop();
+  FlushAppends();  // requests already read are in flight too
   bus_.Close();    // in-flight appends commit (or fail); their completions are posted
   DrainMailbox();  // ... and answered
   for (auto& [id, conn] : conns_) {

@@ -57,7 +57,9 @@ struct Completion {
 
 // The only structure shared with other threads. Post() and Wake() may be
 // called from any thread; they are no-ops once Detach() ran, so late bus
-// callbacks never touch a destroyed lws context.
+// callbacks never touch a destroyed lws context. Invariant: while items are
+// queued, a wake-up (lws_cancel_service) is pending whose handling on the
+// network thread will Drain() them all.
 class Mailbox {
  public:
   explicit Mailbox(lws_context* context) : context_(context) {}
@@ -252,8 +254,12 @@ class Server::Impl {
   // (Origin is http(s)://<Host>), or no Origin (not a browser).
   bool OriginAllowed(std::string_view origin, std::string_view host) const;
   Gauges CurrentGauges() const;
+  // Queues an append for the end of this event-loop pass; its completion is
+  // posted to the mailbox like any other.
   void Append(Conn* conn, std::vector<Event> events, Completion::Kind kind,
               std::string request_id_json);
+  void FlushAppends();
+  static void OnAppendTimer(lws_sorted_usec_list_t* sul);
   void PostBlocking(std::function<void()> fn) { worker_.Post(std::move(fn)); }
   Mailbox& mailbox() { return *mailbox_; }
 
@@ -411,7 +417,11 @@ class Server::Impl {
   ImplTimer dispatch_timer_{};
   ImplTimer housekeeping_timer_{};
   ImplTimer shutdown_timer_{};
+  ImplTimer append_timer_{};
   bool dispatch_scheduled_ = false;
+  // Appends made while handling this pass of the event loop, handed to the bus
+  // together at its end (FlushAppends; see Bus::AppendAsyncMany).
+  std::vector<Bus::PendingAppend> pending_appends_;
 };
 
 }  // namespace tailbus::ws
