@@ -478,40 +478,46 @@ constexpr std::string_view kFieldNames[kFieldCount] = {
     "ingested_at",
 };
 
+// `name`, of the literal's length, is the literal. A memcmp of constant length compiles to a
+// few loads: Classify runs for every member of every event. (The names are kFieldNames'.)
+template <size_t N>
+bool Is(std::string_view name, const char (&literal)[N]) {
+  return std::memcmp(name.data(), literal, N - 1) == 0;
+}
+
 Field Classify(std::string_view name) {
-  auto is = [&](Field f) { return name == kFieldNames[f]; };
   switch (name.size()) {
     case 4:
-      return is(kType) ? kType : kOtherField;
+      return Is(name, "type") ? kType : kOtherField;
     case 5:
-      return is(kModel) ? kModel : kOtherField;
+      return Is(name, "model") ? kModel : kOtherField;
     case 6:
-      if (is(kStatus)) return kStatus;
-      return is(kOffset) ? kOffset : kOtherField;
+      if (Is(name, "status")) return kStatus;
+      return Is(name, "offset") ? kOffset : kOtherField;
     case 8:
-      if (is(kEventId)) return kEventId;
-      return is(kAgentId) ? kAgentId : kOtherField;
+      if (Is(name, "event_id")) return kEventId;
+      return Is(name, "agent_id") ? kAgentId : kOtherField;
     case 9:
-      if (is(kTimestamp)) return kTimestamp;
-      return is(kToolName) ? kToolName : kOtherField;
+      if (Is(name, "timestamp")) return kTimestamp;
+      return Is(name, "tool_name") ? kToolName : kOtherField;
     case 10:
-      if (is(kSessionId)) return kSessionId;
-      if (is(kEventType)) return kEventType;
-      return is(kFeatureId) ? kFeatureId : kOtherField;
+      if (Is(name, "session_id")) return kSessionId;
+      if (Is(name, "event_type")) return kEventType;
+      return Is(name, "feature_id") ? kFeatureId : kOtherField;
     case 11:
-      if (is(kCostTokens)) return kCostTokens;
-      if (is(kDurationMs)) return kDurationMs;
-      return is(kIngestedAt) ? kIngestedAt : kOtherField;
+      if (Is(name, "cost_tokens")) return kCostTokens;
+      if (Is(name, "duration_ms")) return kDurationMs;
+      return Is(name, "ingested_at") ? kIngestedAt : kOtherField;
     case 12:
-      return is(kTotalTokens) ? kTotalTokens : kOtherField;
+      return Is(name, "total_tokens") ? kTotalTokens : kOtherField;
     case 13:
-      return is(kPromptTokens) ? kPromptTokens : kOtherField;
+      return Is(name, "prompt_tokens") ? kPromptTokens : kOtherField;
     case 15:
-      return is(kParentEventId) ? kParentEventId : kOtherField;
+      return Is(name, "parent_event_id") ? kParentEventId : kOtherField;
     case 17:
-      return is(kCompletionTokens) ? kCompletionTokens : kOtherField;
+      return Is(name, "completion_tokens") ? kCompletionTokens : kOtherField;
     case 26:
-      return is(kExecutionDurationSeconds) ? kExecutionDurationSeconds : kOtherField;
+      return Is(name, "execution_duration_seconds") ? kExecutionDurationSeconds : kOtherField;
     default:
       return kOtherField;
   }
@@ -1144,9 +1150,15 @@ bool ReadIndexedValue(json_scan::Scanner& s, Value* v, std::string* out) {
   return true;
 }
 
-void AppendKey(std::string* out, std::string_view key) {
-  json_scan::Scanner::AppendEscaped(out, key);
-  out->push_back(':');
+// `key` is a plain name (no byte to escape) given as a literal.
+template <size_t N>
+void AppendKey(std::string* out, const char (&key)[N]) {
+  char text[N + 2];
+  text[0] = '"';
+  std::memcpy(text + 1, key, N - 1);
+  text[N] = '"';
+  text[N + 1] = ':';
+  out->append(text, N + 2);
 }
 
 bool Decoder::DecodeEventFast(json_scan::Scanner& s, size_t index) {
@@ -1166,23 +1178,40 @@ bool Decoder::DecodeEventFast(json_scan::Scanner& s, size_t index) {
     s.SkipSpace();
     std::string_view key;
     bool escaped;
-    if (!s.ReadString(&key, &escaped) || escaped || !s.Consume(':')) return false;
-    keys.push_back(key);
+    if (!s.ReadString(&key, &escaped) || escaped) return false;
     const Field field = Classify(key);
+    // Indexed names are told apart by f[]; only the others need the general duplicate check.
+    if (field == kOtherField) {
+      keys.push_back(key);
+    } else if (f[field] != nullptr) {
+      return false;  // a duplicate key
+    }
     if (field == kOffset || field == kIngestedAt) {
       // Dropped from the body, whatever it holds; still read (and checked) as JSON.
+      f[field] = &values[field];
       discard_.clear();
-      if (!s.CopyValue(&discard_, 1)) return false;
+      if (!s.Consume(':') || !s.CopyValue(&discard_, 1)) return false;
     } else {
-      if (!first) out.push_back(',');
+      // The key, unescaped, is written as is: with the comma before it and the colon after
+      // it in one copy when the input has them right there (compact JSON).
+      const char* from = key.data() - 1;  // the opening quote
+      const char* to = key.data() + key.size() + 1;
+      if (!first) {
+        if (from[-1] == ',') {
+          --from;  // the separator, just before the opening quote
+        } else {
+          out.push_back(',');
+        }
+      }
+      const bool colon = s.Peek() == ':';  // right after the closing quote
+      if (colon) ++to;
+      out.append(from, static_cast<size_t>(to - from));
+      if (!s.Consume(':')) return false;
+      if (!colon) out.push_back(':');
       first = false;
-      out.push_back('"');
-      out.append(key);  // unescaped and free of control bytes: written as is
-      out.append("\":", 2);
       if (field == kOtherField) {
         if (!s.CopyValue(&out, 1)) return false;
       } else {
-        if (f[field] != nullptr) return false;  // a duplicate key
         const size_t value_begin = out.size();
         if (!ReadIndexedValue(s, &values[field], &out)) return false;
         f[field] = &values[field];
@@ -1203,13 +1232,18 @@ bool Decoder::DecodeEventFast(json_scan::Scanner& s, size_t index) {
   Checked c;
   if (!CheckFields(f, index, &c)) return false;
 
+  // Three strings need no escaping: a generated id is a ULID ([0-9A-Z]), a formatted time
+  // is digits and "-:.TZ", an event type matches [A-Za-z0-9_.:-] (CheckFields).
+  auto append_plain = [&out](std::string_view v) {
+    out.push_back('"');
+    out.append(v);
+    out.push_back('"');
+  };
   std::string event_id =
       f[kEventId] != nullptr ? std::string(StringOf(*f[kEventId])) : NewEventId(now_ms_);
   const std::string& timestamp = FormattedTimestamp(c.timestamp_ms);
   if (f[kTimestamp] != nullptr) {
-    std::string quoted;
-    json_scan::Scanner::AppendEscaped(&quoted, timestamp);
-    out.replace(timestamp_begin, timestamp_end - timestamp_begin, quoted);
+    out.replace(timestamp_begin, timestamp_end - timestamp_begin, "\"" + timestamp + "\"");
   }
   // Members the normalisation adds, in the order the reference path writes them.
   auto comma = [&] {
@@ -1218,17 +1252,17 @@ bool Decoder::DecodeEventFast(json_scan::Scanner& s, size_t index) {
   if (c.type_as_event_type) {
     comma();
     AppendKey(&out, "event_type");
-    json_scan::Scanner::AppendEscaped(&out, StringOf(*c.event_type));
+    append_plain(StringOf(*c.event_type));
   }
   if (f[kEventId] == nullptr) {
     comma();
     AppendKey(&out, "event_id");
-    json_scan::Scanner::AppendEscaped(&out, event_id);
+    append_plain(event_id);
   }
   if (f[kTimestamp] == nullptr) {
     comma();
     AppendKey(&out, "timestamp");
-    json_scan::Scanner::AppendEscaped(&out, timestamp);
+    append_plain(timestamp);
   }
   char number[32];
   if (c.cost_derived) {

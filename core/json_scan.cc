@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <system_error>
 
@@ -223,13 +224,16 @@ bool Scanner::ReadNumber(Number* number, std::string_view* text) {
   const bool negative = i < n_ && p_[i] == '-';
   if (negative) ++i;
   if (i >= n_) return false;
+  uint64_t digits = 0;  // the integer part's value while it has at most 19 digits
+  const size_t first_digit = i;
   if (p_[i] == '0') {
     ++i;
   } else if (p_[i] >= '1' && p_[i] <= '9') {
-    while (i < n_ && IsDigit(p_[i])) ++i;
+    while (i < n_ && IsDigit(p_[i])) digits = digits * 10 + (p_[i++] - '0');
   } else {
     return false;
   }
+  const bool small = i - first_digit <= 19;  // 10^19 - 1 fits in 64 bits: no overflow above
   bool integer = true;
   if (i < n_ && p_[i] == '.') {
     ++i;
@@ -249,6 +253,18 @@ bool Scanner::ReadNumber(Number* number, std::string_view* text) {
   *text = std::string_view(first, i - begin);
   pos_ = i;
   // As json_parse.h's ExactNumberHandler: an integer literal that fits 64 bits stays one.
+  if (integer && small) {
+    if (!negative) {
+      number->kind = Number::Kind::kUint64;
+      number->u = digits;
+      return true;
+    }
+    if (digits <= static_cast<uint64_t>(INT64_MAX)) {
+      number->kind = Number::Kind::kInt64;
+      number->i = -static_cast<int64_t>(digits);
+      return true;
+    }
+  }
   if (integer) {
     if (negative) {
       if (std::from_chars(first, last, number->i).ec == std::errc()) {
@@ -282,12 +298,13 @@ bool Scanner::ReadLiteral(std::string_view* text) {
 }
 
 void Scanner::AppendString(std::string* out, std::string_view raw, bool escaped) {
-  out->push_back('"');
   if (!escaped) {
-    out->append(raw);  // no escapes, no control bytes: Writer writes it unchanged
-    out->push_back('"');
+    // No escapes, no control bytes: Writer writes it unchanged, so copy it with its quotes
+    // (ReadString's raw text always lies between two quotes of the input).
+    out->append(raw.data() - 1, raw.size() + 2);
     return;
   }
+  out->push_back('"');
   const auto* s = reinterpret_cast<const unsigned char*>(raw.data());
   const size_t n = raw.size();
   size_t i = 0;
@@ -335,7 +352,15 @@ void Scanner::AppendString(std::string* out, std::string_view raw, bool escaped)
 
 void Scanner::AppendEscaped(std::string* out, std::string_view s) {
   out->push_back('"');
-  for (char c : s) AppendEscapedByte(out, static_cast<unsigned char>(c));
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t run = i;
+    while (run < s.size() && kEscape.code[static_cast<unsigned char>(s[run])] == 0) ++run;
+    out->append(s.data() + i, run - i);  // bytes written as they are, in one go
+    if (run == s.size()) break;
+    AppendEscapedByte(out, static_cast<unsigned char>(s[run]));
+    i = run + 1;
+  }
   out->push_back('"');
 }
 
@@ -407,9 +432,8 @@ bool Scanner::CopyObject(std::string* out, size_t depth) {
     bool escaped;
     if (!ReadString(&key, &escaped) || escaped) return false;
     keys_.push_back(key);
-    out->push_back('"');
-    out->append(key);
-    out->append("\":", 2);
+    AppendString(out, key, false);
+    out->push_back(':');
     if (!Consume(':') || !CopyValue(out, depth)) return false;
     SkipSpace();
     const char c = Peek();
