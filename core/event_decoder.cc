@@ -781,7 +781,6 @@ class Decoder {
   }
   std::vector<NameRef> names_;  // scratch for duplicate detection
   std::string scratch_;         // the fast path's body being written
-  std::string discard_;         // the fast path's text of dropped members
   std::optional<int64_t> formatted_ms_;
   std::string formatted_;              // FormatRfc3339Millis(*formatted_ms_)
   std::vector<size_t> dup_positions_;  // scratch for duplicate detection
@@ -1189,8 +1188,7 @@ bool Decoder::DecodeEventFast(json_scan::Scanner& s, size_t index) {
     if (field == kOffset || field == kIngestedAt) {
       // Dropped from the body, whatever it holds; still read (and checked) as JSON.
       f[field] = &values[field];
-      discard_.clear();
-      if (!s.Consume(':') || !s.CopyValue(&discard_, 1)) return false;
+      if (!s.Consume(':') || !s.SkipValue(1)) return false;
     } else {
       // The key, unescaped, is written as is: with the comma before it and the colon after
       // it in one copy when the input has them right there (compact JSON).

@@ -385,46 +385,53 @@ void Scanner::AppendNumber(std::string* out, const Number& number, std::string_v
   }
 }
 
-bool Scanner::CopyValue(std::string* out, size_t depth) {
+bool Scanner::CopyValue(std::string* out, size_t depth) { return Value<true>(out, depth); }
+
+bool Scanner::SkipValue(size_t depth) { return Value<false>(nullptr, depth); }
+
+// kWrite: append the canonical text to `out`; else only read and check (out is null).
+template <bool kWrite>
+bool Scanner::Value(std::string* out, size_t depth) {
   SkipSpace();
   switch (Peek()) {
     case '"': {
       std::string_view raw;
       bool escaped;
       if (!ReadString(&raw, &escaped)) return false;
-      AppendString(out, raw, escaped);
+      if constexpr (kWrite) AppendString(out, raw, escaped);
       return true;
     }
     case '{':
-      return CopyObject(out, depth + 1);
+      return Object<kWrite>(out, depth + 1);
     case '[':
-      return CopyArray(out, depth + 1);
+      return Array<kWrite>(out, depth + 1);
     case 't':
     case 'f':
     case 'n': {
       std::string_view text;
       if (!ReadLiteral(&text)) return false;
-      out->append(text);
+      if constexpr (kWrite) out->append(text);
       return true;
     }
     default: {
       Number number;
       std::string_view text;
       if (!ReadNumber(&number, &text)) return false;
-      AppendNumber(out, number, text);
+      if constexpr (kWrite) AppendNumber(out, number, text);
       return true;
     }
   }
 }
 
-bool Scanner::CopyObject(std::string* out, size_t depth) {
+template <bool kWrite>
+bool Scanner::Object(std::string* out, size_t depth) {
   if (depth > max_depth_) return false;
   ++pos_;  // '{'
-  out->push_back('{');
   if (Consume('}')) {
-    out->push_back('}');
+    if constexpr (kWrite) out->append("{}", 2);
     return true;
   }
+  if constexpr (kWrite) out->push_back('{');
   const size_t first_key = keys_.size();
   for (;;) {
     SkipSpace();
@@ -432,40 +439,43 @@ bool Scanner::CopyObject(std::string* out, size_t depth) {
     bool escaped;
     if (!ReadString(&key, &escaped) || escaped) return false;
     keys_.push_back(key);
-    AppendString(out, key, false);
-    out->push_back(':');
-    if (!Consume(':') || !CopyValue(out, depth)) return false;
+    if constexpr (kWrite) {
+      // Unescaped: written as is, with the colon when the input has it right after the quote.
+      const bool colon = Peek() == ':';
+      out->append(key.data() - 1, key.size() + (colon ? 3 : 2));
+      if (!colon) out->push_back(':');
+    }
+    if (!Consume(':') || !Value<kWrite>(out, depth)) return false;
     SkipSpace();
     const char c = Peek();
     ++pos_;
+    if constexpr (kWrite) out->push_back(c);
     if (c == '}') break;
     if (c != ',') return false;
-    out->push_back(',');
   }
-  out->push_back('}');
   if (!KeysUnique(first_key)) return false;
   keys_.resize(first_key);
   return true;
 }
 
-bool Scanner::CopyArray(std::string* out, size_t depth) {
+template <bool kWrite>
+bool Scanner::Array(std::string* out, size_t depth) {
   if (depth > max_depth_) return false;
   ++pos_;  // '['
-  out->push_back('[');
   if (Consume(']')) {
-    out->push_back(']');
+    if constexpr (kWrite) out->append("[]", 2);
     return true;
   }
+  if constexpr (kWrite) out->push_back('[');
   for (;;) {
-    if (!CopyValue(out, depth)) return false;
+    if (!Value<kWrite>(out, depth)) return false;
     SkipSpace();
     const char c = Peek();
     ++pos_;
+    if constexpr (kWrite) out->push_back(c);
     if (c == ']') break;
     if (c != ',') return false;
-    out->push_back(',');
   }
-  out->push_back(']');
   return true;
 }
 

@@ -75,6 +75,8 @@ class Scanner {
   // Reads any value at pos() (after whitespace) and appends its canonical text to `out`.
   // `depth` is the nesting depth of the value's container (0 at the root).
   bool CopyValue(std::string* out, size_t depth);
+  // Reads and checks any value as CopyValue does, without writing it anywhere.
+  bool SkipValue(size_t depth);
 
   // Appends the canonical text of a string whose raw (between quotes) text ReadString read.
   static void AppendString(std::string* out, std::string_view raw, bool escaped);
@@ -90,8 +92,12 @@ class Scanner {
   std::vector<std::string_view>& keys() { return keys_; }
 
  private:
-  bool CopyObject(std::string* out, size_t depth);
-  bool CopyArray(std::string* out, size_t depth);
+  template <bool kWrite>
+  bool Value(std::string* out, size_t depth);
+  template <bool kWrite>
+  bool Object(std::string* out, size_t depth);
+  template <bool kWrite>
+  bool Array(std::string* out, size_t depth);
 
   const unsigned char* p_;
   size_t n_;
