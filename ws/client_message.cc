@@ -244,12 +244,14 @@ ClientMessage ParseClientMessage(std::string_view text,
     m.kind = ClientMessage::Kind::kPlainPing;
     return m;
   }
+  // First, as most messages are publishes. A frame it accepts is nested at most
+  // kMaxMessageDepth deep (the scanner's own limit), so the check below would pass.
+  if (std::optional<ClientMessage> publish = ScanPublish(text, max_events_per_publish)) {
+    return std::move(*publish);
+  }
   if (JsonNestingDepth(text, kMaxMessageDepth) > kMaxMessageDepth) {
     return Error(wire::kBadJson,
                  fmt::format("nesting depth exceeds the limit of {}", kMaxMessageDepth));
-  }
-  if (std::optional<ClientMessage> publish = ScanPublish(text, max_events_per_publish)) {
-    return std::move(*publish);
   }
   // Numbers read exactly (core/json_parse.h), as the HTTP path reads them: a
   // published event is stored the same whichever way it arrives.
