@@ -1,7 +1,8 @@
 // A strict, single-pass JSON reader that copies values out as canonical compact text: the
 // bytes rapidjson::Writer writes for the value that RapidJSON with exact numbers
-// (core/json_parse.h) reads from the input. It exists for speed (the ingest hot path,
-// docs/ARCHITECTURE "decoding"): no DOM, strings without escapes are copied in bulk.
+// (core/json_parse.h) reads from the input. It exists for speed on the ingest hot path (HTTP
+// ingest and WebSocket publish: core/event_decoder.cc, ws/client_message.cc): no DOM, no second
+// pass, strings without escapes copied in bulk.
 //
 // Contract: the scanner is a *subset* acceptor. Whatever it accepts, RapidJSON (iterative
 // parse, exact numbers, UTF-8 validated) accepts too, reading the same values. Anything it is

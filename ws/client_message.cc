@@ -141,6 +141,10 @@ ClientMessage Subscribe(const Document& doc, std::string rid) {
   return m;
 }
 
+}  // namespace
+
+namespace client_message_internal {
+
 // The publish fast path: a frame {"type":"publish",…,"events":[…]} read by core/json_scan.h
 // in one pass, without a DOM, its events handed on as their raw text (the event decoder reads
 // them anyway). Returns nullopt for anything else and whenever the scanner gives up (errors
@@ -208,7 +212,7 @@ std::optional<ClientMessage> ScanPublish(std::string_view text, size_t max_event
   return m;
 }
 
-}  // namespace
+}  // namespace client_message_internal
 
 size_t JsonNestingDepth(std::string_view text, size_t limit) {
   size_t depth = 0;
@@ -245,10 +249,18 @@ ClientMessage ParseClientMessage(std::string_view text,
     return m;
   }
   // First, as most messages are publishes. A frame it accepts is nested at most
-  // kMaxMessageDepth deep (the scanner's own limit), so the check below would pass.
-  if (std::optional<ClientMessage> publish = ScanPublish(text, max_events_per_publish)) {
+  // kMaxMessageDepth deep (the scanner's own limit), so the DOM path's check would pass.
+  if (std::optional<ClientMessage> publish =
+          client_message_internal::ScanPublish(text, max_events_per_publish)) {
     return std::move(*publish);
   }
+  return client_message_internal::ParseWithDom(text, bound_session, max_events_per_publish);
+}
+
+namespace client_message_internal {
+
+ClientMessage ParseWithDom(std::string_view text, const std::optional<std::string>& bound_session,
+                           size_t max_events_per_publish) {
   if (JsonNestingDepth(text, kMaxMessageDepth) > kMaxMessageDepth) {
     return Error(wire::kBadJson,
                  fmt::format("nesting depth exceeds the limit of {}", kMaxMessageDepth));
@@ -293,5 +305,7 @@ ClientMessage ParseClientMessage(std::string_view text,
                            Utf8Prefix(t, 64)),
                std::move(rid));
 }
+
+}  // namespace client_message_internal
 
 }  // namespace tailbus::ws

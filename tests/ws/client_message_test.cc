@@ -192,6 +192,27 @@ TEST(ClientMessage, PublishAtTheEventLimitPassesAndOneMoreIsTooManyEvents) {
   EXPECT_EQ(m.error_message, "a publish of 3 events exceeds the limit of 2");
 }
 
+TEST(ClientMessage, ScanPublishLeavesEverythingButWellFormedPublishesToTheDomPath) {
+  namespace internal = client_message_internal;
+  EXPECT_TRUE(internal::ScanPublish(R"({"type":"publish","events":[{}]})", 10).has_value());
+  for (const std::string& text : std::vector<std::string>{
+           "ping",
+           R"({"type":"ping"})",
+           R"({"type":"message","content":"hi"})",
+           R"({"type":"subscribe"})",
+           R"({"type":"publish"})",
+           R"({"type":"publish","events":{"a":1}})",
+           R"({"type":"publish","event":[{}]})",
+           R"({"type":"publish","events":[{}]} x)",
+           R"({"type":"publish","events":[{}],"type":"publish"})",
+           R"({"type":"publish","events":[{}],"request_id":1e400})",
+           R"({"type":"publish","events":[{},{},{}]})",
+           "\xEF\xBB\xBF{\"type\":\"publish\",\"events\":[{}]}",
+       }) {
+    EXPECT_FALSE(internal::ScanPublish(text, 2).has_value()) << text;
+  }
+}
+
 TEST(ClientMessage, BadJsonNamesTheByte) {
   ClientMessage m = ParseClientMessage(R"({"type":"publish",)", std::nullopt, 10);
   ASSERT_EQ(m.kind, Kind::kError);
