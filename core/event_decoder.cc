@@ -39,6 +39,9 @@ using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool>;
 constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag;
 
 constexpr size_t kNpos = std::string_view::npos;
+// Most events the fast path reserves room for before it has read them: a small first event
+// must not make it allocate for a batch that is not there.
+constexpr size_t kMaxReservedEvents = 1024;
 // Room the bus needs to add `"offset":N,"ingested_at":"…",` to a body.
 constexpr size_t kCommitOverheadBytes = 96;
 // Offending values are quoted in error messages up to this many bytes.
@@ -1337,9 +1340,9 @@ std::optional<DecodeResult> DecodeEventsFast(std::string_view json, const Decode
       if (index >= limits.max_batch_events) return std::nullopt;
       const size_t begin = s.pos();
       if (!decoder.DecodeEventFast(s, index)) return std::nullopt;
-      if (index == 0) {  // guess the batch size from the first event's
+      if (index == 0) {  // guess the batch size from the first event's (growth does the rest)
         const size_t guess = json.size() / std::max<size_t>(s.pos() - begin, 1) + 1;
-        result.events.reserve(std::min(guess, limits.max_batch_events));
+        result.events.reserve(std::min({guess, limits.max_batch_events, kMaxReservedEvents}));
       }
       s.SkipSpace();
       const char c = s.Peek();
