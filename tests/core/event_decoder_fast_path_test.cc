@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/event_decoder.h"
@@ -135,6 +136,54 @@ TEST(EventDecoderFastPathTest, AgreesWithTheReferenceOnEveryNormalisation) {
       "[" + Ev() + ", " + Ev(R"("x":1)") + " ,\n" + R"({"session_id":"s2","type":"b"})" + "]",
   };
   for (const std::string& json : inputs) ExpectFastAndSame(json);
+}
+
+TEST(EventDecoderFastPathTest, EscapesAtBlockEdgesOfBulkCopiesAreReescapedLikeTheWriter) {
+  // Escapes and multi-byte characters on each side of 16-byte block edges (the bulk scan's).
+  for (size_t lead = 12; lead <= 20; ++lead) {
+    const std::string text = std::string(lead, 'a') + R"(\n\u00e9\"\ud83d\ude00\u001f\\)" +
+                             std::string(lead, 'b') + "\xC3\xA9\\/";
+    const std::string json = Ev(R"("text":")" + text + "\"");
+    ExpectFastAndSame(json);
+    const DecodeResult r = DecodeEvents(json, {}, kNow);
+    ASSERT_TRUE(r.ok());
+    EXPECT_NE(r.events[0].body.find(std::string(lead, 'a') +
+                                    "\\n\xC3\xA9\\\"\xF0\x9F\x98\x80\\u001F\\\\" +
+                                    std::string(lead, 'b') + "\xC3\xA9/\""),
+              std::string::npos)
+        << r.events[0].body;
+  }
+}
+
+TEST(EventDecoderFastPathTest, KeyThatAppearsTwiceAtAnyLevelIsReportedByTheReference) {
+  for (const auto& [json, message] : std::vector<std::pair<std::string, std::string>>{
+           {Ev(R"("x":1,"x":2)"), "events[0].x: duplicate key"},
+           {Ev(R"("n":{"a":1,"b":{"c":[{"d":1,"d":2}]}})"), "events[0].n.b.c[0].d: duplicate key"},
+           {Ev(R"("event_id":"e2")"), "events[0].event_id: duplicate key"},
+           {Ev(R"("offset":1,"offset":2)"), "events[0].offset: duplicate key"},
+       }) {
+    EXPECT_FALSE(DecodeEventsFast(json, {}, kNow).has_value()) << json;
+    EXPECT_EQ(DecodeEvents(json, {}, kNow).ToStatus().message(), message) << json;
+  }
+}
+
+TEST(EventDecoderFastPathTest, IntegersAtTheEdgesOf64BitsAreStoredAsTheReferenceStoresThem) {
+  const std::string json =
+      Ev(R"("a":9999999999999999999,"b":18446744073709551615,"c":18446744073709551616,)"
+         R"("d":-9223372036854775808,"e":-9223372036854775809,"f":-0,"g":0,)"
+         R"("cost_tokens":9223372036854775807)");
+  ExpectFastAndSame(json);
+  const DecodeResult r = DecodeEvents(json, {}, kNow);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r.events[0].body.find(
+                R"("a":9999999999999999999,"b":18446744073709551615,"c":18446744073709553000.0,)"
+                R"("d":-9223372036854775808,"e":-9223372036854776000.0,"f":0,"g":0,)"),
+            std::string::npos)
+      << r.events[0].body;
+  // One beyond int64 is still a valid number, but not a valid cost.
+  ExpectGivesUp(Ev(R"("cost_tokens":9223372036854775808)"));
+  EXPECT_EQ(DecodeEvents(Ev(R"("cost_tokens":9223372036854775808)"), {}, kNow).ToStatus().message(),
+            "events[0].cost_tokens: must be at most 9223372036854775807, got 9223372036854775808");
 }
 
 TEST(EventDecoderFastPathTest, GivesUpOnEveryInvalidInputSoErrorsAreTheReferences) {
