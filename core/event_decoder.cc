@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/internal/dtoa.h>
+#include <rapidjson/internal/itoa.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -18,6 +20,7 @@
 #include "core/event_id.h"
 #include "core/json_numbers.h"
 #include "core/json_parse.h"
+#include "core/json_scan.h"
 #include "core/time_format.h"
 
 namespace tailbus {
@@ -36,6 +39,9 @@ using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool>;
 constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag;
 
 constexpr size_t kNpos = std::string_view::npos;
+// Most events the fast path reserves room for before it has read them: a small first event
+// must not make it allocate for a batch that is not there.
+constexpr size_t kMaxReservedEvents = 1024;
 // Room the bus needs to add `"offset":N,"ingested_at":"…",` to a body.
 constexpr size_t kCommitOverheadBytes = 96;
 // Offending values are quoted in error messages up to this many bytes.
@@ -226,48 +232,8 @@ size_t FindStringStop(const unsigned char* p, size_t i, size_t n) {
   return i;
 }
 
-// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, surrogates or code points
-// beyond U+10FFFF) starting with the non-ASCII byte p[i], or 0 when there is none.
-size_t Utf8SequenceLength(const unsigned char* p, size_t i, size_t n) {
-  const unsigned char c = p[i];
-  size_t length;
-  unsigned char lo = 0x80;  // range of the second byte
-  unsigned char hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    length = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    length = 3;
-    if (c == 0xE0) lo = 0xA0;  // overlong
-    if (c == 0xED) hi = 0x9F;  // UTF-16 surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    length = 4;
-    if (c == 0xF0) lo = 0x90;  // overlong
-    if (c == 0xF4) hi = 0x8F;  // beyond U+10FFFF
-  } else {
-    return 0;
-  }
-  if (n - i < length) return 0;
-  if (p[i + 1] < lo || p[i + 1] > hi) return 0;
-  for (size_t k = 2; k < length; ++k) {
-    if ((p[i + k] & 0xC0) != 0x80) return 0;
-  }
-  return length;
-}
-
-// The value of 4 hex digits at p, or -1.
-int Hex4(const unsigned char* p) {
-  int v = 0;
-  for (int k = 0; k < 4; ++k) {
-    const unsigned char c = p[k];
-    int d = -1;
-    if (c >= '0' && c <= '9') d = c - '0';
-    if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
+using json_scan::Hex4;
+using json_scan::Utf8SequenceLength;
 
 ScanResult PreScan(std::string_view text, size_t start, Root root, size_t max_depth) {
   ScanResult r;
@@ -515,40 +481,46 @@ constexpr std::string_view kFieldNames[kFieldCount] = {
     "ingested_at",
 };
 
+// `name`, of the literal's length, is the literal. A memcmp of constant length compiles to a
+// few loads: Classify runs for every member of every event. (The names are kFieldNames'.)
+template <size_t N>
+bool Is(std::string_view name, const char (&literal)[N]) {
+  return std::memcmp(name.data(), literal, N - 1) == 0;
+}
+
 Field Classify(std::string_view name) {
-  auto is = [&](Field f) { return name == kFieldNames[f]; };
   switch (name.size()) {
     case 4:
-      return is(kType) ? kType : kOtherField;
+      return Is(name, "type") ? kType : kOtherField;
     case 5:
-      return is(kModel) ? kModel : kOtherField;
+      return Is(name, "model") ? kModel : kOtherField;
     case 6:
-      if (is(kStatus)) return kStatus;
-      return is(kOffset) ? kOffset : kOtherField;
+      if (Is(name, "status")) return kStatus;
+      return Is(name, "offset") ? kOffset : kOtherField;
     case 8:
-      if (is(kEventId)) return kEventId;
-      return is(kAgentId) ? kAgentId : kOtherField;
+      if (Is(name, "event_id")) return kEventId;
+      return Is(name, "agent_id") ? kAgentId : kOtherField;
     case 9:
-      if (is(kTimestamp)) return kTimestamp;
-      return is(kToolName) ? kToolName : kOtherField;
+      if (Is(name, "timestamp")) return kTimestamp;
+      return Is(name, "tool_name") ? kToolName : kOtherField;
     case 10:
-      if (is(kSessionId)) return kSessionId;
-      if (is(kEventType)) return kEventType;
-      return is(kFeatureId) ? kFeatureId : kOtherField;
+      if (Is(name, "session_id")) return kSessionId;
+      if (Is(name, "event_type")) return kEventType;
+      return Is(name, "feature_id") ? kFeatureId : kOtherField;
     case 11:
-      if (is(kCostTokens)) return kCostTokens;
-      if (is(kDurationMs)) return kDurationMs;
-      return is(kIngestedAt) ? kIngestedAt : kOtherField;
+      if (Is(name, "cost_tokens")) return kCostTokens;
+      if (Is(name, "duration_ms")) return kDurationMs;
+      return Is(name, "ingested_at") ? kIngestedAt : kOtherField;
     case 12:
-      return is(kTotalTokens) ? kTotalTokens : kOtherField;
+      return Is(name, "total_tokens") ? kTotalTokens : kOtherField;
     case 13:
-      return is(kPromptTokens) ? kPromptTokens : kOtherField;
+      return Is(name, "prompt_tokens") ? kPromptTokens : kOtherField;
     case 15:
-      return is(kParentEventId) ? kParentEventId : kOtherField;
+      return Is(name, "parent_event_id") ? kParentEventId : kOtherField;
     case 17:
-      return is(kCompletionTokens) ? kCompletionTokens : kOtherField;
+      return Is(name, "completion_tokens") ? kCompletionTokens : kOtherField;
     case 26:
-      return is(kExecutionDurationSeconds) ? kExecutionDurationSeconds : kOtherField;
+      return Is(name, "execution_duration_seconds") ? kExecutionDurationSeconds : kOtherField;
     default:
       return kOtherField;
   }
@@ -740,6 +712,12 @@ class Decoder {
   // Validates and normalises one event; appends it to the result while no error has been seen.
   void DecodeEvent(const Value& event, size_t index);
 
+  // The fast path: reads one event object at the scanner's position, validates it and appends
+  // it to the result. Returns false, with the result in an unspecified state, whenever it gives
+  // up (json_scan.h); the caller then decodes the whole input again by the reference path, which
+  // reports any error. Never adds an error of its own.
+  bool DecodeEventFast(json_scan::Scanner& scanner, size_t index);
+
   // Reports each too-deep event found by a pre-scan; `first_index` is the index of the
   // scanned root's first event.
   void ReportTooDeep(const ScanResult& scan, size_t first_index) {
@@ -759,6 +737,26 @@ class Decoder {
   }
   void CheckDuplicates(const Value& v, size_t index, size_t depth);
   void CheckObjectKeys(const Value& object, size_t index);
+
+  // What CheckFields derives from an event's indexed members.
+  struct Checked {
+    const Value* event_type = nullptr;  // event_type, or type in its absence
+    bool type_as_event_type = false;
+    int64_t timestamp_ms = 0;
+    std::optional<int64_t> cost_tokens;
+    bool cost_derived = false;  // cost_tokens is added to the body
+    std::optional<double> duration_ms;
+    bool duration_derived = false;  // duration_ms is added to the body
+  };
+  // Checks the indexed members `f` (the first occurrence of each, nullptr when absent) and
+  // derives the rest; reports each problem. True when there was none.
+  bool CheckFields(const Value* const* f, size_t index, Checked* c);
+  // Reports a body beyond max_event_bytes; true when it fits.
+  bool CheckBodySize(size_t body_bytes, size_t index);
+  // Appends the valid event with body `body` to the result.
+  void Emit(const Value* const* f, const Checked& c, std::string body, std::string event_id);
+  // FormatRfc3339Millis(ms), remembered: most events of a batch carry the ingest time.
+  const std::string& FormattedTimestamp(int64_t ms);
 
   const DecodeLimits& limits_;
   const int64_t now_ms_;
@@ -784,7 +782,10 @@ class Decoder {
     }
     return out;
   }
-  std::vector<NameRef> names_;         // scratch for duplicate detection
+  std::vector<NameRef> names_;  // scratch for duplicate detection
+  std::string scratch_;         // the fast path's body being written
+  std::optional<int64_t> formatted_ms_;
+  std::string formatted_;              // FormatRfc3339Millis(*formatted_ms_)
   std::vector<size_t> dup_positions_;  // scratch for duplicate detection
 };
 
@@ -850,25 +851,8 @@ void Decoder::CheckDuplicates(const Value& v, size_t index, size_t depth) {
   }
 }
 
-void Decoder::DecodeEvent(const Value& event, size_t index) {
-  if (!event.IsObject()) {
-    errors_.Add(index, "", fmt::format("must be a JSON object, got {}", TypeName(event)));
-    return;
-  }
+bool Decoder::CheckFields(const Value* const* f, size_t index, Checked* c) {
   const size_t errors_before = errors_.count();
-
-  path_.clear();
-  CheckDuplicates(event, index, 1);
-
-  // The first occurrence of each indexed member (duplicates are errors anyway).
-  const Value* f[kFieldCount] = {};
-  bool strip = false;  // offset / ingested_at present
-  for (auto m = event.MemberBegin(); m != event.MemberEnd(); ++m) {
-    const Field field = Classify(NameOf(m->name));
-    if (field == kOtherField) continue;
-    if (field == kOffset || field == kIngestedAt) strip = true;
-    if (f[field] == nullptr) f[field] = &m->value;
-  }
 
   // session_id
   if (f[kSessionId] == nullptr) {
@@ -880,15 +864,15 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
   }
 
   // event_type, or type in its absence
-  const Value* event_type = f[kEventType];
-  const bool type_as_event_type = event_type == nullptr && f[kType] != nullptr;
-  if (type_as_event_type) event_type = f[kType];
-  if (event_type == nullptr) {
+  c->event_type = f[kEventType];
+  c->type_as_event_type = c->event_type == nullptr && f[kType] != nullptr;
+  if (c->type_as_event_type) c->event_type = f[kType];
+  if (c->event_type == nullptr) {
     Error(index, "event_type", "missing");
-  } else if (!IsEventType(*event_type)) {
-    Error(index, type_as_event_type ? "type" : "event_type",
+  } else if (!IsEventType(*c->event_type)) {
+    Error(index, c->type_as_event_type ? "type" : "event_type",
           fmt::format("must match [A-Za-z0-9_.:-]{{1,{}}}, got {}", kMaxEventTypeBytes,
-                      Quote(*event_type)));
+                      Quote(*c->event_type)));
   }
 
   // event_id
@@ -899,10 +883,10 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
   }
 
   // timestamp
-  int64_t timestamp_ms = now_ms_;
+  c->timestamp_ms = now_ms_;
   if (f[kTimestamp] != nullptr) {
     if (std::optional<int64_t> ms = TimestampMillis(*f[kTimestamp])) {
-      timestamp_ms = *ms;
+      c->timestamp_ms = *ms;
     } else {
       Error(index, "timestamp",
             fmt::format("must be an RFC 3339 date-time string or epoch milliseconds in years "
@@ -924,11 +908,9 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
   }
 
   // cost_tokens, given or derived
-  std::optional<int64_t> cost_tokens;
-  bool cost_derived = false;
   if (const Value* v = f[kCostTokens]) {
     if (IsNonNegativeInt64(*v)) {
-      cost_tokens = v->GetInt64();
+      c->cost_tokens = v->GetInt64();
     } else if (v->IsUint64()) {
       Error(index, "cost_tokens",
             fmt::format("must be at most {}, got {}", std::numeric_limits<int64_t>::max(),
@@ -938,8 +920,8 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
     }
   } else if (const Value* total = f[kTotalTokens]) {
     if (IsNonNegativeInt64(*total)) {
-      cost_tokens = total->GetInt64();
-      cost_derived = true;
+      c->cost_tokens = total->GetInt64();
+      c->cost_derived = true;
     } else {
       Error(index, "total_tokens",
             fmt::format("must be a non-negative integer to derive cost_tokens, got {}",
@@ -965,17 +947,15 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
       }
     }
     if (valid) {
-      cost_tokens = sum;
-      cost_derived = true;
+      c->cost_tokens = sum;
+      c->cost_derived = true;
     }
   }
 
   // duration_ms, given or derived
-  std::optional<double> duration_ms;
-  bool duration_derived = false;
   if (const Value* v = f[kDurationMs]) {
     if (IsNonNegativeFinite(*v)) {
-      duration_ms = v->GetDouble();
+      c->duration_ms = v->GetDouble();
     } else {
       Error(index, "duration_ms", fmt::format("must be a finite number >= 0, got {}", Quote(*v)));
     }
@@ -989,18 +969,86 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
             fmt::format("execution_duration_seconds * 1000 is not a finite number, got {}",
                         Quote(*seconds)));
     } else {
-      duration_ms = ms;
-      duration_derived = true;
+      c->duration_ms = ms;
+      c->duration_derived = true;
     }
   }
+  return errors_.count() == errors_before;
+}
 
+const std::string& Decoder::FormattedTimestamp(int64_t ms) {
+  if (!formatted_ms_.has_value() || *formatted_ms_ != ms) {
+    formatted_ = FormatRfc3339Millis(ms);
+    formatted_ms_ = ms;
+  }
+  return formatted_;
+}
+
+bool Decoder::CheckBodySize(size_t body_bytes, size_t index) {
+  if (body_bytes > limits_.max_event_bytes ||
+      limits_.max_event_bytes - body_bytes < kCommitOverheadBytes) {
+    errors_.Add(index, "",
+                fmt::format("too large: {} bytes after normalisation (+{} for offset and "
+                            "ingested_at) exceeds the limit of {} bytes",
+                            body_bytes, kCommitOverheadBytes, limits_.max_event_bytes));
+    return false;
+  }
+  return true;
+}
+
+void Decoder::Emit(const Value* const* f, const Checked& c, std::string body,
+                   std::string event_id) {
+  Event& out = result_.events.emplace_back();
+  out.body = std::move(body);
+  EventHeader& h = out.header;
+  h.session_id.assign(StringOf(*f[kSessionId]));
+  h.event_type.assign(StringOf(*c.event_type));
+  h.event_id = std::move(event_id);
+  h.event_id_generated = f[kEventId] == nullptr;
+  h.timestamp_ms = c.timestamp_ms;
+  auto optional_string = [&](Field field, std::string& dst) {
+    const Value* v = f[field];
+    if (v != nullptr && v->IsString()) dst.assign(StringOf(*v));
+  };
+  optional_string(kAgentId, h.agent_id);
+  optional_string(kToolName, h.tool_name);
+  optional_string(kStatus, h.status);
+  optional_string(kModel, h.model);
+  optional_string(kFeatureId, h.feature_id);
+  optional_string(kParentEventId, h.parent_event_id);
+  h.cost_tokens = c.cost_tokens;
+  h.duration_ms = c.duration_ms;
+}
+
+void Decoder::DecodeEvent(const Value& event, size_t index) {
+  if (!event.IsObject()) {
+    errors_.Add(index, "", fmt::format("must be a JSON object, got {}", TypeName(event)));
+    return;
+  }
+  const size_t errors_before = errors_.count();
+
+  path_.clear();
+  CheckDuplicates(event, index, 1);
+
+  // The first occurrence of each indexed member (duplicates are errors anyway).
+  const Value* f[kFieldCount] = {};
+  bool strip = false;  // offset / ingested_at present
+  for (auto m = event.MemberBegin(); m != event.MemberEnd(); ++m) {
+    const Field field = Classify(NameOf(m->name));
+    if (field == kOtherField) continue;
+    if (field == kOffset || field == kIngestedAt) strip = true;
+    if (f[field] == nullptr) f[field] = &m->value;
+  }
+
+  Checked c;
+  CheckFields(f, index, &c);
   if (errors_.count() != errors_before) return;
 
   // Valid: write the body.
-  const std::string_view event_type_value = StringOf(*event_type);
+  const std::string_view event_type_value = StringOf(*c.event_type);
   std::string event_id =
       f[kEventId] != nullptr ? std::string(StringOf(*f[kEventId])) : NewEventId(now_ms_);
-  const std::string timestamp = FormatRfc3339Millis(timestamp_ms);
+  const std::string& timestamp = FormattedTimestamp(c.timestamp_ms);
   body_.Clear();
   writer_.Reset(body_);
   writer_.StartObject();
@@ -1020,7 +1068,7 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
       return;
     }
   }
-  if (type_as_event_type) {
+  if (c.type_as_event_type) {
     writer_.Key("event_type", 10);
     writer_.String(event_type_value.data(), static_cast<SizeType>(event_type_value.size()));
   }
@@ -1032,47 +1080,208 @@ void Decoder::DecodeEvent(const Value& event, size_t index) {
     writer_.Key("timestamp", 9);
     writer_.String(timestamp.data(), static_cast<SizeType>(timestamp.size()));
   }
-  if (cost_derived) {
+  if (c.cost_derived) {
     writer_.Key("cost_tokens", 11);
-    writer_.Int64(*cost_tokens);
+    writer_.Int64(*c.cost_tokens);
   }
-  if (duration_derived) {
+  if (c.duration_derived) {
     writer_.Key("duration_ms", 11);
-    writer_.Double(*duration_ms);
+    writer_.Double(*c.duration_ms);
   }
   writer_.EndObject();
 
   const size_t body_bytes = body_.GetSize();
-  if (body_bytes > limits_.max_event_bytes ||
-      limits_.max_event_bytes - body_bytes < kCommitOverheadBytes) {
-    errors_.Add(index, "",
-                fmt::format("too large: {} bytes after normalisation (+{} for offset and "
-                            "ingested_at) exceeds the limit of {} bytes",
-                            body_bytes, kCommitOverheadBytes, limits_.max_event_bytes));
-    return;
-  }
+  if (!CheckBodySize(body_bytes, index)) return;
   if (errors_.count() > 0) return;  // the batch is rejected: keep validating, stop building
+  Emit(f, c, std::string(body_.GetString(), body_bytes), std::move(event_id));
+}
 
-  Event& out = result_.events.emplace_back();
-  out.body.assign(body_.GetString(), body_bytes);
-  EventHeader& h = out.header;
-  h.session_id.assign(StringOf(*f[kSessionId]));
-  h.event_type.assign(event_type_value);
-  h.event_id = std::move(event_id);
-  h.event_id_generated = f[kEventId] == nullptr;
-  h.timestamp_ms = timestamp_ms;
-  auto optional_string = [&](Field field, std::string& dst) {
-    const Value* v = f[field];
-    if (v != nullptr && v->IsString()) dst.assign(StringOf(*v));
+// --- The fast path ----------------------------------------------------------------------------
+
+// Reads the value of an indexed member into `v` (strings point into the input) and appends its
+// canonical text to `out`. Gives up on escaped strings (the header needs decoded text, and they
+// are rare in indexed members).
+bool ReadIndexedValue(json_scan::Scanner& s, Value* v, std::string* out) {
+  s.SkipSpace();
+  const char c = s.Peek();
+  if (c == '"') {
+    std::string_view raw;
+    bool escaped;
+    if (!s.ReadString(&raw, &escaped) || escaped) return false;
+    v->SetString(rapidjson::StringRef(raw.data(), static_cast<SizeType>(raw.size())));
+    json_scan::Scanner::AppendString(out, raw, false);
+    return true;
+  }
+  if (c == 't' || c == 'f' || c == 'n') {
+    std::string_view text;
+    if (!s.ReadLiteral(&text)) return false;
+    if (text[0] == 'n') {
+      v->SetNull();
+    } else {
+      v->SetBool(text[0] == 't');
+    }
+    out->append(text);
+    return true;
+  }
+  if (c == '{' || c == '[') {
+    // Invalid in every indexed member but `type` next to `event_type`, where it is kept
+    // unchecked; an empty one of the same kind is all the checks look at.
+    if (!s.CopyValue(out, 1)) return false;
+    if (c == '{') {
+      v->SetObject();
+    } else {
+      v->SetArray();
+    }
+    return true;
+  }
+  json_scan::Number number;
+  std::string_view text;
+  if (!s.ReadNumber(&number, &text)) return false;
+  switch (number.kind) {  // the Value json_parse.h's handler would build
+    case json_scan::Number::Kind::kUint64:
+      v->SetUint64(number.u);
+      break;
+    case json_scan::Number::Kind::kInt64:
+      v->SetInt64(number.i);
+      break;
+    case json_scan::Number::Kind::kDouble:
+      v->SetDouble(number.d);
+      break;
+  }
+  json_scan::Scanner::AppendNumber(out, number, text);
+  return true;
+}
+
+// `key` is a plain name (no byte to escape) given as a literal.
+template <size_t N>
+void AppendKey(std::string* out, const char (&key)[N]) {
+  char text[N + 2];
+  text[0] = '"';
+  std::memcpy(text + 1, key, N - 1);
+  text[N] = '"';
+  text[N + 1] = ':';
+  out->append(text, N + 2);
+}
+
+bool Decoder::DecodeEventFast(json_scan::Scanner& s, size_t index) {
+  if (!s.Consume('{')) return false;
+  std::string& out = scratch_;
+  out.clear();
+  out.push_back('{');
+  Value values[kFieldCount];
+  const Value* f[kFieldCount] = {};
+  size_t timestamp_begin = 0;  // where the timestamp's value is in `out`
+  size_t timestamp_end = 0;
+  std::vector<std::string_view>& keys = s.keys();
+  keys.clear();
+  bool first = true;
+  if (s.Consume('}')) return false;  // no session_id: the reference path reports it
+  for (;;) {
+    s.SkipSpace();
+    std::string_view key;
+    bool escaped;
+    if (!s.ReadString(&key, &escaped) || escaped) return false;
+    const Field field = Classify(key);
+    // Indexed names are told apart by f[]; only the others need the general duplicate check.
+    if (field == kOtherField) {
+      keys.push_back(key);
+    } else if (f[field] != nullptr) {
+      return false;  // a duplicate key
+    }
+    if (field == kOffset || field == kIngestedAt) {
+      // Dropped from the body, whatever it holds; still read (and checked) as JSON.
+      f[field] = &values[field];
+      if (!s.Consume(':') || !s.SkipValue(1)) return false;
+    } else {
+      // The key, unescaped, is written as is: with the comma before it and the colon after
+      // it in one copy when the input has them right there (compact JSON).
+      const char* from = key.data() - 1;  // the opening quote
+      const char* to = key.data() + key.size() + 1;
+      if (!first) {
+        if (from[-1] == ',') {
+          --from;  // the separator, just before the opening quote
+        } else {
+          out.push_back(',');
+        }
+      }
+      const bool colon = s.Peek() == ':';  // right after the closing quote
+      if (colon) ++to;
+      out.append(from, static_cast<size_t>(to - from));
+      if (!s.Consume(':')) return false;
+      if (!colon) out.push_back(':');
+      first = false;
+      if (field == kOtherField) {
+        if (!s.CopyValue(&out, 1)) return false;
+      } else {
+        const size_t value_begin = out.size();
+        if (!ReadIndexedValue(s, &values[field], &out)) return false;
+        f[field] = &values[field];
+        if (field == kTimestamp) {
+          timestamp_begin = value_begin;
+          timestamp_end = out.size();
+        }
+      }
+    }
+    s.SkipSpace();
+    const char c = s.Peek();
+    if (c != ',' && c != '}') return false;
+    s.Consume(c);
+    if (c == '}') break;
+  }
+  if (!s.KeysUnique(0)) return false;
+
+  Checked c;
+  if (!CheckFields(f, index, &c)) return false;
+
+  // Three strings need no escaping: a generated id is a ULID ([0-9A-Z]), a formatted time
+  // is digits and "-:.TZ", an event type matches [A-Za-z0-9_.:-] (CheckFields).
+  auto append_plain = [&out](std::string_view v) {
+    out.push_back('"');
+    out.append(v);
+    out.push_back('"');
   };
-  optional_string(kAgentId, h.agent_id);
-  optional_string(kToolName, h.tool_name);
-  optional_string(kStatus, h.status);
-  optional_string(kModel, h.model);
-  optional_string(kFeatureId, h.feature_id);
-  optional_string(kParentEventId, h.parent_event_id);
-  h.cost_tokens = cost_tokens;
-  h.duration_ms = duration_ms;
+  std::string event_id =
+      f[kEventId] != nullptr ? std::string(StringOf(*f[kEventId])) : NewEventId(now_ms_);
+  const std::string& timestamp = FormattedTimestamp(c.timestamp_ms);
+  if (f[kTimestamp] != nullptr) {
+    out.replace(timestamp_begin, timestamp_end - timestamp_begin, "\"" + timestamp + "\"");
+  }
+  // Members the normalisation adds, in the order the reference path writes them.
+  auto comma = [&] {
+    if (out.size() > 1) out.push_back(',');
+  };
+  if (c.type_as_event_type) {
+    comma();
+    AppendKey(&out, "event_type");
+    append_plain(StringOf(*c.event_type));
+  }
+  if (f[kEventId] == nullptr) {
+    comma();
+    AppendKey(&out, "event_id");
+    append_plain(event_id);
+  }
+  if (f[kTimestamp] == nullptr) {
+    comma();
+    AppendKey(&out, "timestamp");
+    append_plain(timestamp);
+  }
+  char number[32];
+  if (c.cost_derived) {
+    comma();
+    AppendKey(&out, "cost_tokens");
+    const char* end = rapidjson::internal::i64toa(*c.cost_tokens, number);
+    out.append(number, static_cast<size_t>(end - number));
+  }
+  if (c.duration_derived) {
+    comma();
+    AppendKey(&out, "duration_ms");
+    const char* end = rapidjson::internal::dtoa(*c.duration_ms, number);
+    out.append(number, static_cast<size_t>(end - number));
+  }
+  out.push_back('}');
+  if (!CheckBodySize(out.size(), index)) return false;
+  Emit(f, c, out, std::move(event_id));
+  return true;
 }
 
 size_t SkipBom(std::string_view text) { return text.substr(0, 3) == kUtf8Bom ? 3 : 0; }
@@ -1114,7 +1323,66 @@ Status DecodeResult::ToStatus() const {
   return Status::InvalidArgument(std::move(msg));
 }
 
-DecodeResult DecodeEvents(std::string_view json, const DecodeLimits& limits, int64_t now_ms) {
+namespace decoder_internal {
+
+std::optional<DecodeResult> DecodeEventsFast(std::string_view json, const DecodeLimits& limits,
+                                             int64_t now_ms) {
+  if (limits.max_depth < 1) return std::nullopt;
+  DecodeResult result;
+  Decoder decoder(limits, now_ms, result);
+  json_scan::Scanner s(json.substr(SkipBom(json)), limits.max_depth);
+  s.SkipSpace();
+  if (s.Peek() == '{') {
+    if (!decoder.DecodeEventFast(s, 0)) return std::nullopt;
+  } else if (s.Consume('[')) {
+    if (s.Consume(']')) return std::nullopt;  // an empty batch
+    for (size_t index = 0;; ++index) {
+      if (index >= limits.max_batch_events) return std::nullopt;
+      const size_t begin = s.pos();
+      if (!decoder.DecodeEventFast(s, index)) return std::nullopt;
+      if (index == 0) {  // guess the batch size from the first event's (growth does the rest)
+        const size_t guess = json.size() / std::max<size_t>(s.pos() - begin, 1) + 1;
+        result.events.reserve(std::min({guess, limits.max_batch_events, kMaxReservedEvents}));
+      }
+      s.SkipSpace();
+      const char c = s.Peek();
+      if (c != ',' && c != ']') return std::nullopt;
+      s.Consume(c);
+      if (c == ']') break;
+    }
+  } else {
+    return std::nullopt;
+  }
+  s.SkipSpace();
+  if (!s.AtEnd()) return std::nullopt;
+  return result;
+}
+
+std::optional<DecodeResult> DecodeNdjsonFast(std::string_view text, const DecodeLimits& limits,
+                                             int64_t now_ms) {
+  if (limits.max_depth < 1) return std::nullopt;
+  DecodeResult result;
+  Decoder decoder(limits, now_ms, result);
+  size_t index = 0;
+  for (size_t pos = SkipBom(text); pos < text.size();) {
+    const void* nl = std::memchr(text.data() + pos, '\n', text.size() - pos);
+    const size_t end =
+        nl ? static_cast<size_t>(static_cast<const char*>(nl) - text.data()) : text.size();
+    json_scan::Scanner s(text.substr(pos, end - pos), limits.max_depth);
+    pos = end + 1;
+    s.SkipSpace();
+    if (s.AtEnd()) continue;  // a blank line
+    if (index >= limits.max_batch_events || s.Peek() != '{') return std::nullopt;
+    if (!decoder.DecodeEventFast(s, index++)) return std::nullopt;
+    s.SkipSpace();
+    if (!s.AtEnd()) return std::nullopt;
+  }
+  if (index == 0) return std::nullopt;
+  return result;
+}
+
+DecodeResult DecodeEventsReference(std::string_view json, const DecodeLimits& limits,
+                                   int64_t now_ms) {
   DecodeResult result;
   Decoder decoder(limits, now_ms, result);
   const size_t start = SkipSpace(json, SkipBom(json));
@@ -1171,7 +1439,8 @@ DecodeResult DecodeEvents(std::string_view json, const DecodeLimits& limits, int
   return result;
 }
 
-DecodeResult DecodeNdjson(std::string_view text, const DecodeLimits& limits, int64_t now_ms) {
+DecodeResult DecodeNdjsonReference(std::string_view text, const DecodeLimits& limits,
+                                   int64_t now_ms) {
   DecodeResult result;
   Decoder decoder(limits, now_ms, result);
 
@@ -1228,6 +1497,22 @@ DecodeResult DecodeNdjson(std::string_view text, const DecodeLimits& limits, int
   }
   decoder.Finish();
   return result;
+}
+
+}  // namespace decoder_internal
+
+DecodeResult DecodeEvents(std::string_view json, const DecodeLimits& limits, int64_t now_ms) {
+  if (std::optional<DecodeResult> fast = decoder_internal::DecodeEventsFast(json, limits, now_ms)) {
+    return std::move(*fast);
+  }
+  return decoder_internal::DecodeEventsReference(json, limits, now_ms);
+}
+
+DecodeResult DecodeNdjson(std::string_view text, const DecodeLimits& limits, int64_t now_ms) {
+  if (std::optional<DecodeResult> fast = decoder_internal::DecodeNdjsonFast(text, limits, now_ms)) {
+    return std::move(*fast);
+  }
+  return decoder_internal::DecodeNdjsonReference(text, limits, now_ms);
 }
 
 }  // namespace tailbus

@@ -70,4 +70,20 @@ DecodeResult DecodeEvents(std::string_view json, const DecodeLimits& limits, int
 // Newline-delimited JSON objects.
 DecodeResult DecodeNdjson(std::string_view text, const DecodeLimits& limits, int64_t now_ms);
 
+// The two paths behind DecodeEvents/DecodeNdjson, exposed for tests and fuzz targets that
+// check they agree. The fast path (core/json_scan.h: one pass, no DOM) handles valid input of
+// the usual shape and returns nullopt whenever it gives up, always for invalid input; the
+// reference path (RapidJSON DOM) handles everything and reports errors. Where the fast path
+// returns a result, it is the reference path's, byte for byte (event ids aside: generated).
+namespace decoder_internal {
+std::optional<DecodeResult> DecodeEventsFast(std::string_view json, const DecodeLimits& limits,
+                                             int64_t now_ms);
+std::optional<DecodeResult> DecodeNdjsonFast(std::string_view text, const DecodeLimits& limits,
+                                             int64_t now_ms);
+DecodeResult DecodeEventsReference(std::string_view json, const DecodeLimits& limits,
+                                   int64_t now_ms);
+DecodeResult DecodeNdjsonReference(std::string_view text, const DecodeLimits& limits,
+                                   int64_t now_ms);
+}  // namespace decoder_internal
+
 }  // namespace tailbus

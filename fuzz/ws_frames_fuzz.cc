@@ -8,10 +8,13 @@
 //   refuses text frames that are not);
 // - publish / message carry valid JSON within kMaxMessageDepth; request_id
 //   is valid JSON text or empty;
-// - a subscribe's numeric members are what the JSON said.
+// - a subscribe's numeric members are what the JSON said;
+// - the publish fast path (ScanPublish) agrees with the DOM path wherever it
+//   answers: same request_id, and its events decode to the same result.
 #include <rapidjson/document.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,6 +52,44 @@ bool IsJson(std::string_view text, bool validate_utf8) {
   return !doc.HasParseError();
 }
 
+// The body with a generated event id replaced (each decode generates its own).
+std::string Comparable(const Event& e) {
+  std::string body = e.body;
+  if (e.header.event_id_generated) {
+    const size_t at = body.find(e.header.event_id);
+    if (at != std::string::npos) body.replace(at, e.header.event_id.size(), "ID");
+  }
+  return body;
+}
+
+// Where the publish fast path answers, the DOM path gives the same message, and the
+// events, decoded, give the same result (events or errors) from either text.
+void CheckScanPublish(std::string_view text, const std::optional<std::string>& bound) {
+  namespace internal = client_message_internal;
+  const std::optional<ClientMessage> fast = internal::ScanPublish(text, 5);
+  if (!fast) return;
+  const ClientMessage dom = internal::ParseWithDom(text, bound, 5);
+  FUZZ_CHECK(fast->kind == ClientMessage::Kind::kPublish);
+  FUZZ_CHECK(dom.kind == ClientMessage::Kind::kPublish, "DOM path: %s", dom.error_message.c_str());
+  FUZZ_CHECK(fast->request_id_json == dom.request_id_json, "request_id %s vs %s",
+             fast->request_id_json.c_str(), dom.request_id_json.c_str());
+  DecodeLimits limits;
+  limits.max_batch_events = 5;
+  const DecodeResult a = DecodeEvents(fast->events_json, limits, kNowMs);
+  const DecodeResult b = DecodeEvents(dom.events_json, limits, kNowMs);
+  FUZZ_CHECK(a.error_count == b.error_count && a.errors.size() == b.errors.size(),
+             "errors %s vs %s", a.ToStatus().ToString().c_str(), b.ToStatus().ToString().c_str());
+  for (size_t i = 0; i < a.errors.size(); ++i) {
+    FUZZ_CHECK(a.errors[i].ToString() == b.errors[i].ToString(), "error %s vs %s",
+               a.errors[i].ToString().c_str(), b.errors[i].ToString().c_str());
+  }
+  FUZZ_CHECK(a.events.size() == b.events.size());
+  for (size_t i = 0; i < a.events.size(); ++i) {
+    FUZZ_CHECK(Comparable(a.events[i]) == Comparable(b.events[i]), "bodies differ:\n%s\n%s",
+               a.events[i].body.c_str(), b.events[i].body.c_str());
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -58,6 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::optional<std::string> bound =
       size > 0 && (data[0] & 1) ? std::optional<std::string>("bound-session") : std::nullopt;
   ClientMessage m = ParseClientMessage(text, bound, 5);
+  CheckScanPublish(text, bound);
   if (!m.request_id_json.empty()) FUZZ_CHECK(IsJson(m.request_id_json, false));
   switch (m.kind) {
     case ClientMessage::Kind::kPlainPing:

@@ -11,7 +11,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <optional>
+#include <vector>
+
 #include "core/json_parse.h"
+#include "core/json_scan.h"
 #include "ws/wire.h"
 
 namespace tailbus::ws {
@@ -139,6 +143,77 @@ ClientMessage Subscribe(const Document& doc, std::string rid) {
 
 }  // namespace
 
+namespace client_message_internal {
+
+// The publish fast path: a frame {"type":"publish",…,"events":[…]} read by core/json_scan.h
+// in one pass, without a DOM, its events handed on as their raw text (the event decoder reads
+// them anyway). Returns nullopt for anything else and whenever the scanner gives up (errors
+// included); ParseClientMessage's DOM path then gives the answer. Where it returns a message,
+// the DOM path would return the same one, but for events_json being the input's own text of
+// the same JSON value instead of its re-serialisation: DecodeEvents reads both alike.
+std::optional<ClientMessage> ScanPublish(std::string_view text, size_t max_events) {
+  json_scan::Scanner s(text, kMaxMessageDepth);
+  if (!s.Consume('{')) return std::nullopt;
+  std::string rid;
+  std::string_view type;
+  std::string_view events;  // raw text of "events", else of "event"
+  bool events_is_array = false;
+  bool have_events = false;
+  size_t count = 0;  // elements of "events"
+  std::vector<std::string_view>& keys = s.keys();
+  if (!s.Consume('}')) {
+    for (;;) {
+      s.SkipSpace();
+      std::string_view key;
+      bool escaped;
+      if (!s.ReadString(&key, &escaped) || escaped || !s.Consume(':')) return std::nullopt;
+      keys.push_back(key);
+      s.SkipSpace();
+      const size_t begin = s.pos();
+      if (key == "type") {
+        bool type_escaped;
+        if (s.Peek() != '"' || !s.ReadString(&type, &type_escaped) || type_escaped) {
+          return std::nullopt;
+        }
+      } else if (key == "request_id") {
+        if (!s.CopyValue(&rid, 1)) return std::nullopt;
+      } else if (key == "events" && s.Peek() == '[') {
+        s.Consume('[');
+        if (!s.Consume(']')) {
+          for (;;) {
+            if (!s.SkipValue(2)) return std::nullopt;
+            ++count;
+            if (s.Consume(']')) break;
+            if (!s.Consume(',')) return std::nullopt;
+          }
+        }
+        events = text.substr(begin, s.pos() - begin);
+        events_is_array = true;
+        have_events = true;
+      } else if (key == "event" && s.Peek() == '{' && !have_events) {
+        if (!s.SkipValue(1)) return std::nullopt;
+        events = text.substr(begin, s.pos() - begin);
+      } else if (key == "events") {
+        return std::nullopt;  // an object, or not a batch: left to the DOM path
+      } else {
+        if (!s.SkipValue(1)) return std::nullopt;
+      }
+      if (s.Consume('}')) break;
+      if (!s.Consume(',')) return std::nullopt;
+    }
+  }
+  s.SkipSpace();
+  if (!s.AtEnd() || !s.KeysUnique(0) || type != "publish" || events.empty()) return std::nullopt;
+  if (events_is_array && count > max_events) return std::nullopt;  // too_many_events
+  ClientMessage m;
+  m.kind = ClientMessage::Kind::kPublish;
+  m.request_id_json = std::move(rid);
+  m.events_json.assign(events);
+  return m;
+}
+
+}  // namespace client_message_internal
+
 size_t JsonNestingDepth(std::string_view text, size_t limit) {
   size_t depth = 0;
   size_t deepest = 0;
@@ -173,6 +248,19 @@ ClientMessage ParseClientMessage(std::string_view text,
     m.kind = ClientMessage::Kind::kPlainPing;
     return m;
   }
+  // First, as most messages are publishes. A frame it accepts is nested at most
+  // kMaxMessageDepth deep (the scanner's own limit), so the DOM path's check would pass.
+  if (std::optional<ClientMessage> publish =
+          client_message_internal::ScanPublish(text, max_events_per_publish)) {
+    return std::move(*publish);
+  }
+  return client_message_internal::ParseWithDom(text, bound_session, max_events_per_publish);
+}
+
+namespace client_message_internal {
+
+ClientMessage ParseWithDom(std::string_view text, const std::optional<std::string>& bound_session,
+                           size_t max_events_per_publish) {
   if (JsonNestingDepth(text, kMaxMessageDepth) > kMaxMessageDepth) {
     return Error(wire::kBadJson,
                  fmt::format("nesting depth exceeds the limit of {}", kMaxMessageDepth));
@@ -217,5 +305,7 @@ ClientMessage ParseClientMessage(std::string_view text,
                            Utf8Prefix(t, 64)),
                std::move(rid));
 }
+
+}  // namespace client_message_internal
 
 }  // namespace tailbus::ws

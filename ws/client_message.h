@@ -61,6 +61,19 @@ ClientMessage ParseClientMessage(std::string_view text,
                                  const std::optional<std::string>& bound_session,
                                  size_t max_events_per_publish);
 
+// The two paths behind ParseClientMessage, exposed for tests and the fuzz target
+// that check they agree. ScanPublish (core/json_scan.h, one pass, no DOM) answers
+// only well-formed publish frames and returns nullopt for anything else; its
+// events_json is the frame's own text of the events. ParseWithDom answers every
+// message; its events_json is the events re-serialised. Where ScanPublish answers,
+// ParseWithDom gives the same message but for that text, which DecodeEvents
+// reads to the same result.
+namespace client_message_internal {
+std::optional<ClientMessage> ScanPublish(std::string_view text, size_t max_events_per_publish);
+ClientMessage ParseWithDom(std::string_view text, const std::optional<std::string>& bound_session,
+                           size_t max_events_per_publish);
+}  // namespace client_message_internal
+
 // The deepest array/object nesting in JSON text (strings skipped), counting
 // only up to `limit + 1`. Works on any bytes, valid JSON or not.
 size_t JsonNestingDepth(std::string_view text, size_t limit);

@@ -9,7 +9,9 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "core/event_decoder.h"
 #include "ws/query.h"
 #include "ws/route.h"
 
@@ -100,6 +102,115 @@ TEST(ClientMessage, SubscribeMembersAndErrorsNamingThem) {
   EXPECT_EQ(both.error_message,
             "subscribe.poll_interval: give batch_window_ms or poll_interval, not both");
   EXPECT_EQ(both.request_id_json, "\"x\"");
+}
+
+// --- The publish fast path (ScanPublish): one pass, the events handed on as the frame's text.
+
+// The decoded events of a publish, as the server stores them (bodies; ids and times given).
+std::vector<std::string> Bodies(const std::string& events_json) {
+  DecodeResult r = DecodeEvents(events_json, DecodeLimits{}, 1'795'310'909'123);
+  std::vector<std::string> out;
+  if (!r.ok()) return {"ERROR: " + r.ToStatus().ToString()};
+  for (const Event& e : r.events) out.push_back(e.body);
+  return out;
+}
+
+TEST(ClientMessage, PublishHandsOnTheEventsAsTheFramesOwnText) {
+  const std::string events =
+      R"([ {"session_id":"s","type":"a","event_id":"e","timestamp":1, "x" : 1.50 },)"
+      R"({"session_id":"s","type":"b","event_id":"f","timestamp":2,"m":"\u00e9\/"} ])";
+  ClientMessage m = ParseClientMessage(
+      R"({"type":"publish", "request_id" : {"b":[1, 2.50, "\u0041"]},"events":)" + events + "}",
+      std::nullopt, 10);
+  ASSERT_EQ(m.kind, Kind::kPublish) << m.error_message;
+  EXPECT_EQ(m.events_json, events);
+  EXPECT_EQ(m.request_id_json, R"({"b":[1,2.5,"A"]})");  // re-serialised, as before
+  // Stored exactly as the canonical (re-serialised) text would be.
+  EXPECT_EQ(Bodies(m.events_json),
+            Bodies(R"([{"session_id":"s","type":"a","event_id":"e","timestamp":1,"x":1.5},)"
+                   R"({"session_id":"s","type":"b","event_id":"f","timestamp":2,"m":"\u00e9/"}])"));
+}
+
+TEST(ClientMessage, PublishWithEventsAndEventUsesEventsWhereverItIs) {
+  for (const std::string& frame : {
+           std::string(R"({"type":"publish","event":{"x":1},"events":[{"y":2}]})"),
+           std::string(R"({"type":"publish","events":[{"y":2}],"event":{"x":1}})"),
+       }) {
+    ClientMessage m = ParseClientMessage(frame, std::nullopt, 10);
+    ASSERT_EQ(m.kind, Kind::kPublish) << frame;
+    EXPECT_EQ(m.events_json, R"([{"y":2}])") << frame;
+  }
+  ClientMessage object = ParseClientMessage(
+      R"({"type":"publish","event":{"x":1},"events":{"y":2}})", std::nullopt, 10);
+  ASSERT_EQ(object.kind, Kind::kPublish);
+  EXPECT_EQ(object.events_json, R"({"y":2})");
+}
+
+TEST(ClientMessage, PublishWithADuplicatedMemberTakesTheFirstAsBefore) {
+  ClientMessage m = ParseClientMessage(
+      R"({"type":"publish","events":[{"a":1}],"events":[{"b":2}],"request_id":1,"request_id":2})",
+      std::nullopt, 10);
+  ASSERT_EQ(m.kind, Kind::kPublish);
+  EXPECT_EQ(m.events_json, R"([{"a":1}])");
+  EXPECT_EQ(m.request_id_json, "1");
+}
+
+TEST(ClientMessage, PublishFrameInvalidAfterItsEventsIsBadJsonNamingTheByte) {
+  const std::string frame = R"({"type":"publish","events":[{"session_id":"s","type":"a"}],})";
+  ClientMessage m = ParseClientMessage(frame, std::nullopt, 10);
+  ASSERT_EQ(m.kind, Kind::kError);
+  EXPECT_EQ(m.error_code, "bad_json");
+  EXPECT_EQ(m.error_message, "invalid JSON at byte 59: Missing a name for object member.");
+}
+
+TEST(ClientMessage, PublishWithInvalidUtf8InAnEventKeepsItsDecoderError) {
+  // Given up by the fast path: the DOM path re-serialises, the decoder names the byte in that.
+  const std::string frame =
+      "{\"type\":\"publish\",\"event\":{\"session_id\":\"s\",\"type\":"
+      "\"a\",\"x\":\"\xC0\xAF\"}}";
+  ClientMessage m = ParseClientMessage(frame, std::nullopt, 10);
+  ASSERT_EQ(m.kind, Kind::kPublish);
+  EXPECT_EQ(m.events_json, "{\"session_id\":\"s\",\"type\":\"a\",\"x\":\"\xC0\xAF\"}");
+  EXPECT_EQ(Bodies(m.events_json), std::vector<std::string>{"ERROR: InvalidArgument: body: "
+                                                            "invalid UTF-8 at byte 34"});
+}
+
+TEST(ClientMessage, PublishWithAnEscapedTypeIsStillAPublish) {
+  ClientMessage m =
+      ParseClientMessage(R"({"type":"publ\u0069sh","events":[{"a":1}]})", std::nullopt, 10);
+  ASSERT_EQ(m.kind, Kind::kPublish);
+  EXPECT_EQ(m.events_json, R"([{"a":1}])");
+}
+
+TEST(ClientMessage, PublishAtTheEventLimitPassesAndOneMoreIsTooManyEvents) {
+  EXPECT_EQ(ParseClientMessage(R"({"type":"publish","events":[{},{}]})", std::nullopt, 2).kind,
+            Kind::kPublish);
+  ClientMessage m =
+      ParseClientMessage(R"({"type":"publish","events":[{},{},{"a":[1,2,3]}]})", std::nullopt, 2);
+  ASSERT_EQ(m.kind, Kind::kError);
+  EXPECT_EQ(m.error_code, "too_many_events");
+  EXPECT_EQ(m.error_message, "a publish of 3 events exceeds the limit of 2");
+}
+
+TEST(ClientMessage, ScanPublishLeavesEverythingButWellFormedPublishesToTheDomPath) {
+  namespace internal = client_message_internal;
+  EXPECT_TRUE(internal::ScanPublish(R"({"type":"publish","events":[{}]})", 10).has_value());
+  for (const std::string& text : std::vector<std::string>{
+           "ping",
+           R"({"type":"ping"})",
+           R"({"type":"message","content":"hi"})",
+           R"({"type":"subscribe"})",
+           R"({"type":"publish"})",
+           R"({"type":"publish","events":{"a":1}})",
+           R"({"type":"publish","event":[{}]})",
+           R"({"type":"publish","events":[{}]} x)",
+           R"({"type":"publish","events":[{}],"type":"publish"})",
+           R"({"type":"publish","events":[{}],"request_id":1e400})",
+           R"({"type":"publish","events":[{},{},{}]})",
+           "\xEF\xBB\xBF{\"type\":\"publish\",\"events\":[{}]}",
+       }) {
+    EXPECT_FALSE(internal::ScanPublish(text, 2).has_value()) << text;
+  }
 }
 
 TEST(ClientMessage, BadJsonNamesTheByte) {
