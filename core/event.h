@@ -66,7 +66,7 @@ struct Event {
 // The delivered JSON text of a committed event: read like a std::string_view.
 // It either owns its bytes (events the bus commits) or borrows bytes that live
 // exactly as long as the CommittedEvent holding it (events read from storage
-// share one block per read page; see storage/page_block.h). Copying always
+// share one block per read page; see storage/event_page.h). Copying always
 // makes an owning copy, so a copy never depends on the original's block.
 class JsonText {
  public:
@@ -76,8 +76,8 @@ class JsonText {
     if (this != &other) *this = std::string(other.view());
     return *this;
   }
-  // Moving keeps a borrowed text borrowed: only storage's page block moves
-  // its events, and they keep their block's bytes.
+  // Moving keeps a borrowed text borrowed. Only storage can move one: others
+  // reach borrowed texts through const EventPtrs, and their copies own.
   JsonText(JsonText&& other) noexcept = default;
   JsonText& operator=(JsonText&& other) noexcept = default;
   JsonText& operator=(std::string text) {
