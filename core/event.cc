@@ -1,12 +1,16 @@
 #include "core/event.h"
 
+#include <ostream>
+
 #include "core/time_format.h"
 
 namespace tailbus {
 
+std::ostream& operator<<(std::ostream& os, const JsonText& t) { return os << t.view(); }
+
 size_t CommittedEvent::ApproximateBytes() const {
   const EventHeader& h = header;
-  return sizeof(CommittedEvent) + json.capacity() + h.session_id.capacity() +
+  return sizeof(CommittedEvent) + json.OwnedBytes() + h.session_id.capacity() +
          h.event_type.capacity() + h.event_id.capacity() + h.agent_id.capacity() +
          h.tool_name.capacity() + h.status.capacity() + h.model.capacity() +
          h.feature_id.capacity() + h.parent_event_id.capacity() + 32 /* control block */;

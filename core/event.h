@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,13 +63,71 @@ struct Event {
   std::string body;
 };
 
+// The delivered JSON text of a committed event: read like a std::string_view.
+// It either owns its bytes (events the bus commits) or borrows bytes that live
+// exactly as long as the CommittedEvent holding it (events read from storage
+// share one block per read page; see storage/event_page.h). Copying always
+// makes an owning copy, so a copy never depends on the original's block.
+class JsonText {
+ public:
+  JsonText() = default;
+  JsonText(const JsonText& other) : owned_(other.view()) {}
+  JsonText& operator=(const JsonText& other) {
+    if (this != &other) *this = std::string(other.view());
+    return *this;
+  }
+  // Moving keeps a borrowed text borrowed. Only storage can move one: others
+  // reach borrowed texts through const EventPtrs, and their copies own.
+  JsonText(JsonText&& other) noexcept = default;
+  JsonText& operator=(JsonText&& other) noexcept = default;
+  JsonText& operator=(std::string text) {
+    owned_ = std::move(text);
+    borrowed_ = nullptr;
+    borrowed_size_ = 0;
+    return *this;
+  }
+
+  // Makes this text view `bytes` without copying. The caller guarantees they
+  // outlive this text (and every move of it).
+  void Borrow(std::string_view bytes) {
+    owned_.clear();
+    borrowed_ = bytes.data() != nullptr ? bytes.data() : "";
+    borrowed_size_ = bytes.size();
+  }
+
+  std::string_view view() const {
+    return borrowed_ != nullptr ? std::string_view(borrowed_, borrowed_size_)
+                                : std::string_view(owned_);
+  }
+  operator std::string_view() const { return view(); }  // NOLINT: reads as text
+  const char* data() const { return view().data(); }
+  size_t size() const { return view().size(); }
+  bool empty() const { return size() == 0; }
+  bool starts_with(std::string_view prefix) const { return view().starts_with(prefix); }
+  size_t find(std::string_view what, size_t pos = 0) const { return view().find(what, pos); }
+  std::string_view substr(size_t pos, size_t n = std::string_view::npos) const {
+    return view().substr(pos, n);
+  }
+  // Heap bytes this text owns (0 when borrowed), for memory budgets.
+  size_t OwnedBytes() const { return borrowed_ != nullptr ? 0 : owned_.capacity(); }
+
+  friend bool operator==(const JsonText& a, const JsonText& b) { return a.view() == b.view(); }
+  friend bool operator==(const JsonText& a, std::string_view b) { return a.view() == b; }
+  friend std::ostream& operator<<(std::ostream& os, const JsonText& t);  // for test output
+
+ private:
+  std::string owned_;
+  const char* borrowed_ = nullptr;  // non-null: the text is borrowed_[0, borrowed_size_)
+  size_t borrowed_size_ = 0;
+};
+
 // An event the log has committed. Immutable once built.
 struct CommittedEvent {
   int64_t offset = 0;          // global, gap-free, starts at 1
   int64_t ingested_at_ms = 0;  // when the bus accepted it, epoch milliseconds UTC
   EventHeader header;
   // The delivered JSON object: `{"offset":N,"ingested_at":"…",<body members>}`.
-  std::string json;
+  JsonText json;
 
   EventFields fields() const { return header.fields(); }
   // Approximate heap footprint, for the hot ring's byte budget.

@@ -1,5 +1,6 @@
 #include "storage/header_codec.h"
 
+#include <bit>
 #include <cstring>
 
 namespace tailbus::sqlite {
@@ -26,6 +27,11 @@ char* PutString(std::string_view s, char* p) {
 }
 
 uint64_t GetFixed64(const uint8_t* p) {
+  if constexpr (std::endian::native == std::endian::little) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
   return v;
@@ -34,6 +40,13 @@ uint64_t GetFixed64(const uint8_t* p) {
 bool GetString(const uint8_t*& p, const uint8_t* end, std::string_view& out) {
   uint64_t n = 0;
   int shift = 0;
+  // Fast path: field strings are short, so their length is one byte.
+  if (p != end && *p < 0x80 && static_cast<uint64_t>(end - p - 1) >= *p) {
+    n = *p++;
+    out = std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+    p += n;
+    return true;
+  }
   while (true) {
     if (p == end || shift > 28) return false;
     const uint8_t b = *p++;

@@ -4,8 +4,9 @@
 // shows part of a transaction and its bounds (head, earliest, sessions_through
 // from meta) agree with its rows. Session summaries are the row plus the
 // writer's buffered delta (SharedState::pending), taken under the lock the
-// writer holds across its commits, with the snapshot pinned under that lock. Rows are matched on
-// column views before anything is allocated; an EventPtr is built only for a match.
+// writer holds across its commits, with the snapshot pinned under that lock.
+// Rows are matched on column views before anything is allocated; an event is
+// built only for a match, in the read's page block (storage/event_page.h).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/event_page.h"
 #include "storage/header_codec.h"
 #include "storage/log_store.h"
 #include "storage/sqlite_log_internal.h"
@@ -51,6 +53,14 @@ constexpr size_t kMaxCachedSessionIds = 1 << 16;
 // pages) were ~19% slower mapped (585k vs 695k/s: page faults and TLB misses
 // on 4 KiB OS pages), and a map also turns I/O errors into SIGBUS.
 constexpr int64_t kReaderMmapBytes = 0;
+
+// True when `filter` constrains nothing but one session id: every row a scan
+// of that session returns matches, so matching each row can be skipped. (Two
+// or more ids fall back to matching each row.)
+bool OnlyConstrainsOneSession(const Filter& filter) {
+  const std::vector<std::string>& ids = filter.session_ids();
+  return ids.size() == 1 && filter == Filter().RestrictedToSession(ids[0]);
+}
 
 int64_t ClampToInt64(size_t n) {
   return n > static_cast<size_t>(std::numeric_limits<int64_t>::max())
@@ -134,9 +144,10 @@ class SqliteLogReader final : public LogReader {
   // The session id of `key` (cached; the sessions row otherwise). nullptr when
   // the session row is gone.
   Result<const std::string*> SessionIdOf(int64_t key);
-  // Matches the current row of `s` and appends it to `out` when it matches.
-  Status TakeRow(sqlite3_stmt* s, const Filter& filter, bool match_all,
-                 const DeletedSessions::Set* deleted, std::vector<EventPtr>& out);
+  // The current row of `s` (at `offset`, of the visible session `session_id`)
+  // added to `out` when it matches.
+  Status TakeRow(sqlite3_stmt* s, int64_t offset, const std::string& session_id,
+                 const Filter& filter, bool match_all, EventPageBuilder& out);
   Status ScanByOffset(int64_t after, const Bounds& bounds, const Filter& filter, size_t limit,
                       size_t max_scan, const DeletedSessions::Set* deleted, ReadPage& page);
   // A visible session and the offsets its events lie between (this snapshot).
@@ -144,10 +155,11 @@ class SqliteLogReader final : public LogReader {
     int64_t key;
     int64_t first_offset;
     int64_t last_offset;
+    const std::string* id;  // the filter's session id; outlives the read
   };
+  // `keys`: visible sessions only (soft-deleted ones already left out).
   Status ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after, const Bounds& bounds,
-                        const Filter& filter, size_t limit, size_t max_scan,
-                        const DeletedSessions::Set* deleted, ReadPage& page);
+                        const Filter& filter, size_t limit, size_t max_scan, ReadPage& page);
 
   std::shared_ptr<const SharedState> shared_;
   Status open_status_;
@@ -260,23 +272,17 @@ Result<const std::string*> SqliteLogReader::SessionIdOf(int64_t key) {
   return &it->second;
 }
 
-Status SqliteLogReader::TakeRow(sqlite3_stmt* s, const Filter& filter, bool match_all,
-                                const DeletedSessions::Set* deleted, std::vector<EventPtr>& out) {
-  const int64_t key = sqlite3_column_int64(s, kSessionKey);
-  if (deleted != nullptr && deleted->count(key) != 0) return Status::Ok();
-  auto sid = SessionIdOf(key);
-  if (!sid.ok()) return sid.status();
-  if (*sid == nullptr) return Status::Ok();  // session row removed in this snapshot: hidden
-
+Status SqliteLogReader::TakeRow(sqlite3_stmt* s, int64_t offset, const std::string& session_id,
+                                const Filter& filter, bool match_all, EventPageBuilder& out) {
   HeaderView hv;
   const void* blob = sqlite3_column_blob(s, kHeader);
   if (!DecodeHeader(blob, static_cast<size_t>(sqlite3_column_bytes(s, kHeader)), hv)) {
-    return Status::Corruption(fmt::format("{}: event at offset {} has a malformed header",
-                                          shared_->path, sqlite3_column_int64(s, kOffset)));
+    return Status::Corruption(
+        fmt::format("{}: event at offset {} has a malformed header", shared_->path, offset));
   }
   if (!match_all) {
     EventFields f;
-    f.session_id = **sid;
+    f.session_id = session_id;
     f.event_type = hv.event_type;
     f.agent_id = hv.agent_id;
     f.tool_name = hv.tool_name;
@@ -288,24 +294,26 @@ Status SqliteLogReader::TakeRow(sqlite3_stmt* s, const Filter& filter, bool matc
     if (!filter.Matches(f)) return Status::Ok();
   }
 
-  auto ev = std::make_shared<CommittedEvent>();
-  ev->offset = sqlite3_column_int64(s, kOffset);
-  ev->ingested_at_ms = sqlite3_column_int64(s, kIngestedAt);
-  EventHeader& h = ev->header;
-  h.session_id = **sid;
-  h.event_type = hv.event_type;
-  h.event_id = hv.event_id;
+  CommittedEvent& ev = out.Add(ColumnText(s, kBody));
+  ev.offset = offset;
+  ev.ingested_at_ms = sqlite3_column_int64(s, kIngestedAt);
+  EventHeader& h = ev.header;  // fresh: every string empty
+  // Optional fields are often absent: skip the call for those.
+  auto set = [](std::string& field, std::string_view value) {
+    if (!value.empty()) field.assign(value.data(), value.size());
+  };
+  set(h.session_id, session_id);
+  set(h.event_type, hv.event_type);
+  set(h.event_id, hv.event_id);
   h.timestamp_ms = hv.timestamp_ms;
-  h.agent_id = hv.agent_id;
-  h.tool_name = hv.tool_name;
-  h.status = hv.status;
-  h.model = hv.model;
-  h.feature_id = hv.feature_id;
-  h.parent_event_id = hv.parent_event_id;
+  set(h.agent_id, hv.agent_id);
+  set(h.tool_name, hv.tool_name);
+  set(h.status, hv.status);
+  set(h.model, hv.model);
+  set(h.feature_id, hv.feature_id);
+  set(h.parent_event_id, hv.parent_event_id);
   h.cost_tokens = hv.cost_tokens;
   h.duration_ms = hv.duration_ms;
-  ev->json = ColumnText(s, kBody);
-  out.push_back(std::move(ev));
   return Status::Ok();
 }
 
@@ -342,14 +350,13 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
       if (rc == SQLITE_ROW) {
         int64_t key = sqlite3_column_int64(s, 0);
         if (deleted == nullptr || deleted->count(key) == 0) {
-          keys.push_back({key, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)});
+          keys.push_back({key, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2), &id});
         }
       } else if (rc != SQLITE_DONE) {
         return Error(rc, "looking up a session");
       }
     }
-    TAILBUS_RETURN_IF_ERROR(
-        ScanBySessions(keys, after, *bounds, filter, limit, max_scan, deleted.get(), page));
+    TAILBUS_RETURN_IF_ERROR(ScanBySessions(keys, after, *bounds, filter, limit, max_scan, page));
   } else {
     TAILBUS_RETURN_IF_ERROR(
         ScanByOffset(after, *bounds, filter, limit, max_scan, deleted.get(), page));
@@ -365,16 +372,24 @@ Status SqliteLogReader::ScanByOffset(int64_t after, const Bounds& bounds, const 
   ResetOnExit reset(s);
   sqlite3_bind_int64(s, 1, after);
   sqlite3_bind_int64(s, 2, ClampToInt64(max_scan));
-  page.events.reserve(std::min<size_t>(limit, 1024));
+  // A match-all page holds up to min(limit, max_scan, rows left): size for it.
+  const size_t rows = static_cast<size_t>(bounds.head - after);
+  EventPageBuilder events(match_all ? std::min({limit, max_scan, rows}) : 64);
   size_t examined = 0;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     ++examined;
     page.next_after = sqlite3_column_int64(s, kOffset);
-    TAILBUS_RETURN_IF_ERROR(TakeRow(s, filter, match_all, deleted, page.events));
-    if (page.events.size() >= limit) break;
+    const int64_t key = sqlite3_column_int64(s, kSessionKey);
+    if (deleted != nullptr && deleted->count(key) != 0) continue;
+    auto sid = SessionIdOf(key);
+    if (!sid.ok()) return sid.status();
+    if (*sid == nullptr) continue;  // session row removed in this snapshot: hidden
+    TAILBUS_RETURN_IF_ERROR(TakeRow(s, page.next_after, **sid, filter, match_all, events));
+    if (events.size() >= limit) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error(rc, "reading events");
+  events.Finish(page.events);
   // Ran out of rows before the scan bound: everything up to head was examined
   // (trailing offsets may be gone to a hard delete).
   if (rc == SQLITE_DONE && examined < max_scan) page.next_after = std::max(after, bounds.head);
@@ -383,12 +398,18 @@ Status SqliteLogReader::ScanByOffset(int64_t after, const Bounds& bounds, const 
 
 Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after,
                                        const Bounds& bounds, const Filter& filter, size_t limit,
-                                       size_t max_scan, const DeletedSessions::Set* deleted,
-                                       ReadPage& page) {
+                                       size_t max_scan, ReadPage& page) {
   const size_t n = keys.size();
   // Version 2 files: one range scan per index chunk (schema.sql). A read-only
   // open of a version 1 file: its events_by_session index on session_key alone,
   // as one chunk (?4 unused).
+  // The chunked statement's plan (EXPLAIN QUERY PLAN, SQLite 3.40):
+  //   SEARCH events USING INDEX events_by_session_chunk
+  //     (<expr>=? AND session_key=? AND rowid>?)
+  // one index range in offset order (no sort step), then a seek into the table
+  // by rowid for each row's columns. That seek (a B-tree descent, ~1,300
+  // instructions) is most of a one-session read; the index cannot cover it
+  // because header and body live only in the table.
   const bool chunked = shared_->schema_version >= 2;
   while (by_session_.size() < n) {
     Stmt stmt;
@@ -409,9 +430,11 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   // A session's rows lie in two offset ranges (this snapshot): from its first
   // offset to its row's last_offset, and after sessions_through (events its
   // row does not show yet). A stream reads the chunks of both, skipping the
-  // chunks between them.
+  // chunks between them. Its session was looked up (visible) in this read's
+  // snapshot, so its rows need no per-row visibility check or session id lookup.
   struct Stream {
     sqlite3_stmt* stmt;
+    const std::string* session_id;
     int64_t offset;     // current row's offset
     int64_t chunk;      // chunk being read
     int64_t gap_after;  // after this chunk the next one read is resume_at
@@ -447,7 +470,7 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
     if (from > to) continue;
     sqlite3_stmt* s = by_session_[i].get();
     resets.push_back(std::make_unique<ResetOnExit>(s));
-    Stream st{s, 0, 0, -1, 0, 0};
+    Stream st{s, span.id, 0, 0, -1, 0, 0};
     if (chunked) {
       st.chunk = SessionChunk(from > summarised_to ? unsummarised_from : from);
       st.last_chunk = SessionChunk(to);
@@ -468,8 +491,9 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
       return Error(rc, "reading a session's events");
     }
   }
-  const bool match_all = filter.MatchesEverything();
-  page.events.reserve(std::min<size_t>(limit, 1024));
+  // Rows come only from the listed sessions.
+  const bool match_all = filter.MatchesEverything() || OnlyConstrainsOneSession(filter);
+  EventPageBuilder events(std::min<size_t>(limit, 64));
   size_t examined = 0;
   bool exhausted = false;
   while (true) {
@@ -484,8 +508,8 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
     Stream& st = streams[best];
     ++examined;
     page.next_after = st.offset;
-    TAILBUS_RETURN_IF_ERROR(TakeRow(st.stmt, filter, match_all, deleted, page.events));
-    if (page.events.size() >= limit || examined >= max_scan) break;
+    TAILBUS_RETURN_IF_ERROR(TakeRow(st.stmt, st.offset, *st.session_id, filter, match_all, events));
+    if (events.size() >= limit || examined >= max_scan) break;
     const int rc = advance(st);
     if (rc == SQLITE_DONE) {
       streams.erase(streams.begin() + static_cast<ptrdiff_t>(best));
@@ -493,6 +517,7 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
       return Error(rc, "reading a session's events");
     }
   }
+  events.Finish(page.events);
   // Every event of these sessions up to head was examined.
   if (exhausted) page.next_after = std::max(after, bounds.head);
   return Status::Ok();

@@ -56,6 +56,40 @@ TEST(HeaderCodecTest, AbsentFieldsStayAbsent) {
   EXPECT_TRUE(v.parent_event_id.empty());
 }
 
+// Lengths on both sides of one LEB128 byte (127/128) and far beyond it.
+TEST(HeaderCodecTest, RoundTripsLongStrings) {
+  for (size_t n : {0, 1, 127, 128, 300, 16'384, 70'000}) {
+    SCOPED_TRACE(n);
+    EventHeader h;
+    h.event_type = "t";
+    h.event_id = std::string(n, 'i');
+    h.agent_id = std::string(n / 2, 'a');
+    h.parent_event_id = std::string(n, 'p');
+    std::string blob;
+    EncodeHeader(h, blob);
+    HeaderView v;
+    ASSERT_TRUE(DecodeHeader(blob.data(), blob.size(), v));
+    EXPECT_EQ(v.event_type, "t");
+    EXPECT_EQ(v.event_id, h.event_id);
+    EXPECT_EQ(v.agent_id, h.agent_id);
+    EXPECT_EQ(v.parent_event_id, h.parent_event_id);
+    EXPECT_TRUE(v.model.empty());
+  }
+}
+
+// A one-byte length that claims more bytes than remain is rejected.
+TEST(HeaderCodecTest, RejectsLengthPastTheEnd) {
+  EventHeader h;
+  h.event_type = "abc";
+  h.event_id = "y";
+  std::string blob;
+  EncodeHeader(h, blob);
+  HeaderView v;
+  ASSERT_TRUE(DecodeHeader(blob.data(), blob.size(), v));
+  blob[9] = 0x7f;  // event_type's length byte (after flags and timestamp)
+  EXPECT_FALSE(DecodeHeader(blob.data(), blob.size(), v));
+}
+
 TEST(HeaderCodecTest, RejectsTruncatedTrailingAndUnknownFlags) {
   EventHeader h;
   h.event_type = "x";

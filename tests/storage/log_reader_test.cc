@@ -174,6 +174,186 @@ TEST(LogReaderTest, MaxScanBoundsSparseFilter) {
   EXPECT_EQ(page->next_after, 100);
 }
 
+// Every field of a read event equals what was appended, byte for byte, with
+// JSON sizes from empty to larger than one of the page's text chunks (64 KiB),
+// over pages that split the log at every size.
+TEST(LogReaderTest, ReadEventsEqualWhatWasAppendedFieldByField) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  Batch batch;
+  const size_t json_sizes[] = {2, 100, 4000, 5000, 70'000, 300, 65'536, 10};
+  for (int i = 0; i < 40; ++i) {
+    TestEvent e = Ev(i % 2 ? "session-with-a-rather-long-id-" + std::to_string(i % 4) : "s",
+                     i % 3 ? "tool_result" : "message", 1'700'000'000'000 + i);
+    e.header.event_id = "01HV" + std::string(22, static_cast<char>('A' + i % 26));
+    if (i % 4 == 0) e.header.agent_id = "agent-" + std::to_string(i);
+    if (i % 5 == 0) e.header.tool_name = "grep";
+    if (i % 6 == 0) e.header.status = "ok";
+    if (i % 7 == 0) e.header.model = "a-model-name-longer-than-sso";
+    if (i % 8 == 0) e.header.feature_id = "f";
+    if (i % 9 == 0) e.header.parent_event_id = "parent-" + std::to_string(i);
+    if (i % 2 == 0) e.header.cost_tokens = i * 11;
+    if (i % 3 == 0) e.header.duration_ms = i * 0.25;
+    e.ingested_at_ms = 1'700'000'000'500 + i;
+    const size_t size = json_sizes[i % std::size(json_sizes)];
+    e.json = size == 2
+                 ? "{}"
+                 : "{\"p\":\"" + std::string(size - 8, static_cast<char>('a' + i % 26)) + "\"}";
+    batch.Add(std::move(e));
+  }
+  ASSERT_TRUE(AppendBatch(*store, batch).ok());
+  auto reader = store->NewReader();
+
+  for (size_t limit : {1, 3, 7, 40}) {
+    for (const char* filter : {"{}", R"({"session_id":"s"})", R"({"event_types":["message"]})"}) {
+      SCOPED_TRACE(::testing::Message() << "limit " << limit << " filter " << filter);
+      const Filter f = ParseOrDie(filter);
+      std::vector<EventPtr> read;
+      int64_t after = 0;
+      while (after < store->head()) {
+        auto page = reader->Read(after, f, limit, 1000);
+        ASSERT_TRUE(page.ok()) << page.status().ToString();
+        ASSERT_GT(page->next_after, after);
+        read.insert(read.end(), page->events.begin(), page->events.end());
+        after = page->next_after;
+      }
+      size_t n = 0;
+      int64_t offset = 1;
+      for (const TestEvent& want : batch.events()) {
+        if (!f.Matches(want.header.fields())) {
+          ++offset;
+          continue;
+        }
+        ASSERT_LT(n, read.size());
+        const CommittedEvent& got = *read[n++];
+        EXPECT_EQ(got.offset, offset++);
+        EXPECT_EQ(got.ingested_at_ms, want.ingested_at_ms);
+        EXPECT_EQ(got.json.view(), want.json);
+        const EventHeader& g = got.header;
+        const EventHeader& w = want.header;
+        EXPECT_EQ(g.session_id, w.session_id);
+        EXPECT_EQ(g.event_type, w.event_type);
+        EXPECT_EQ(g.event_id, w.event_id);
+        EXPECT_EQ(g.timestamp_ms, w.timestamp_ms);
+        EXPECT_EQ(g.agent_id, w.agent_id);
+        EXPECT_EQ(g.tool_name, w.tool_name);
+        EXPECT_EQ(g.status, w.status);
+        EXPECT_EQ(g.model, w.model);
+        EXPECT_EQ(g.feature_id, w.feature_id);
+        EXPECT_EQ(g.parent_event_id, w.parent_event_id);
+        EXPECT_EQ(g.cost_tokens, w.cost_tokens);
+        EXPECT_EQ(g.duration_ms, w.duration_ms);
+      }
+      EXPECT_EQ(n, read.size());
+    }
+  }
+}
+
+// Read events share one block per page: any one of them keeps its JSON and
+// header valid after the page, the rest of the page, the reader and the store
+// are gone (ASan would flag a read of freed memory).
+TEST(LogReaderTest, EventOutlivesItsPageReaderAndStore) {
+  TempDir dir;
+  EventPtr kept;
+  {
+    auto store = OpenOrDie(dir.File("x.db"));
+    ASSERT_TRUE(AppendMany(*store, 500, 5).ok());
+    auto reader = store->NewReader();
+    auto page = reader->Read(0, Filter(), 500, 500);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->events.size(), 500u);
+    kept = page->events[321];
+  }
+  EXPECT_EQ(kept->offset, 322);
+  EXPECT_EQ(kept->header.session_id, "s1");
+  EXPECT_EQ(kept->header.event_id, "ev-322");
+  EXPECT_EQ(kept->json,
+            R"({"offset":322,"session_id":"s1","event_type":"message","event_id":"ev-322"})");
+}
+
+// A copy of a read event owns its bytes: it stays valid once every event of the
+// page (and so the page's block) is released.
+TEST(LogReaderTest, CopyOfReadEventOwnsItsJson) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  ASSERT_TRUE(AppendMany(*store, 3, 1).ok());
+  CommittedEvent copy;
+  {
+    auto page = store->NewReader()->Read(0, Filter(), 10, 10);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->events.size(), 3u);
+    copy = *page->events[1];
+    EXPECT_GE(copy.json.OwnedBytes(), copy.json.size());
+  }
+  EXPECT_EQ(copy.offset, 2);
+  EXPECT_EQ(copy.json,
+            R"({"offset":2,"session_id":"s0","event_type":"message","event_id":"ev-2"})");
+}
+
+// A one-session filter with another criterion still matches every row (the
+// session-only shortcut must not apply), across pages and index chunks.
+TEST(LogReaderTest, SessionFilterWithAnotherCriterionMatchesEachRow) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  Batch batch;
+  for (int i = 1; i <= 300; ++i) {
+    TestEvent e = Ev(i % 3 == 0 ? "a" : "b", i % 4 == 0 ? "error" : "message");
+    batch.Add(std::move(e));
+  }
+  ASSERT_TRUE(AppendBatch(*store, batch).ok());
+  auto reader = store->NewReader();
+  for (size_t limit : {1, 5, 1000}) {
+    SCOPED_TRACE(limit);
+    std::vector<int64_t> seen;
+    int64_t after = 0;
+    while (after < store->head()) {
+      auto page = reader->Read(after, ParseOrDie(R"({"session_id":"a","event_types":["error"]})"),
+                               limit, 1000);
+      ASSERT_TRUE(page.ok());
+      for (const EventPtr& e : page->events) {
+        EXPECT_EQ(e->header.session_id, "a");
+        EXPECT_EQ(e->header.event_type, "error");
+        seen.push_back(e->offset);
+      }
+      after = page->next_after;
+    }
+    std::vector<int64_t> want;
+    for (int64_t o = 12; o <= 300; o += 12) want.push_back(o);
+    EXPECT_EQ(seen, want);
+  }
+}
+
+// One session across many index chunks (2^15 offsets each), read in pages that
+// end mid-chunk (by limit and by max_scan): the pages join up exactly, with no
+// gap and no duplicate.
+TEST(LogReaderTest, SessionPagesEndingMidChunkResumeExactly) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  const int n = 3 * (1 << 15) + 100;
+  ASSERT_TRUE(AppendMany(*store, n, 7).ok());  // s3 at offsets 4, 11, 18, …
+  auto reader = store->NewReader();
+  std::vector<int64_t> want;
+  for (int64_t o = 4; o <= n; o += 7) want.push_back(o);
+  const Filter s3 = ParseOrDie(R"({"session_id":"s3"})");
+  for (auto [limit, max_scan] : {std::pair<size_t, size_t>{13, 4096}, {1000, 50}, {n, n}}) {
+    SCOPED_TRACE(::testing::Message() << "limit " << limit << " max_scan " << max_scan);
+    std::vector<int64_t> seen;
+    int64_t after = 0;
+    while (after < store->head()) {
+      auto page = reader->Read(after, s3, limit, max_scan);
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      ASSERT_GT(page->next_after, after);
+      for (const EventPtr& e : page->events) {
+        ASSERT_GT(e->offset, after);
+        ASSERT_LE(e->offset, page->next_after);
+        seen.push_back(e->offset);
+      }
+      after = page->next_after;
+    }
+    EXPECT_EQ(seen, want);
+  }
+}
+
 TEST(LogReaderTest, LimitStopsAtLastReturnedEvent) {
   TempDir dir;
   auto store = OpenOrDie(dir.File("x.db"));
