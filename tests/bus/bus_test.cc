@@ -133,7 +133,7 @@ TEST(BusTest, CursorFiltersAndReadsBothRingAndStorage) {
 // cursor and a one-session cursor, across pages of several sizes.
 TEST(BusTest, StorageReadsDeliverTheSameEventsAsTheRing) {
   TempDir dir;
-  const std::string path = dir.file("log.db");
+  const std::string path = dir.File("log.db");
   std::vector<Event> batch;
   for (int i = 0; i < 300; ++i) {
     std::string extra = R"("tool_name":"grep","total_tokens":)" + std::to_string(i) +
