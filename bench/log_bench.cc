@@ -20,6 +20,7 @@
 #include "core/event_decoder.h"
 #include "core/time_format.h"
 #include "storage/raw_insert_probe.h"
+#include "storage/raw_read_probe.h"
 
 namespace tailbus {
 namespace {
@@ -94,6 +95,9 @@ struct Figures {
   // The same, per CPU-second of the process (all threads).
   double append_cpu = 0, replay_cpu = 0, session_cpu = 0;
   double raw_plain_cpu = 0, raw_indexed_cpu = 0;
+  // Plain SQLite reads of the same log (storage/raw_read_probe.h); per CPU-second
+  // of the reading thread.
+  RawReadRates raw_read;
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -225,6 +229,13 @@ void MeasureReplay(const Config& c, const std::string& path, Figures* f) {
   if (c.replay_reads.find("session") != std::string::npos) {
     MeasureReplaySessions(c, *bus, *reader, f);
   }
+  // The ceiling for both reads, on the same file, right after them.
+  auto raw = MeasureRawReadRate(path);
+  if (!raw.ok()) {
+    fmt::print(stderr, "bench: raw read probe: {}\n", raw.status().ToString());
+    std::exit(1);
+  }
+  f->raw_read = *raw;
 }
 
 void MeasureRaw(const Config& c, Figures* f) {
@@ -302,15 +313,25 @@ int main(int argc, char** argv) {
         f.append_cpu / f.raw_plain_cpu);
   fmt::print("{:<44} {:>14.1f}\n", "  ack latency p50 (ms)", f.ack_p50_ms);
   fmt::print("{:<44} {:>14.1f}\n", "  ack latency p99 (ms)", f.ack_p99_ms);
+  const RawReadRates& rr = f.raw_read;
+  row("raw SQLite read, by offset (rows)", rr.all_rows_per_s, rr.all_rows_per_cpu_s);
   row("replay, all sessions (events)", f.replay_eps, f.replay_cpu);
+  ratio("  ratio to raw read by offset", f.replay_eps / rr.all_rows_per_s,
+        f.replay_cpu / rr.all_rows_per_cpu_s);
+  row("raw SQLite read, one session at a time (rows)", rr.session_rows_per_s,
+      rr.session_rows_per_cpu_s);
   row("replay, one session at a time (events)", f.session_eps, f.session_cpu);
+  ratio("  ratio to raw read by session", f.session_eps / rr.session_rows_per_s,
+        f.session_cpu / rr.session_rows_per_cpu_s);
   if (!c.json_out.empty()) {
     std::ofstream(c.json_out)
         << fmt::format(
-               R"({{"events":{},"sessions":{},"event_bytes":{},"raw_plain_rps":{:.0f},"raw_indexed_rps":{:.0f},"append_eps":{:.0f},"ack_p50_ms":{:.2f},"ack_p99_ms":{:.2f},"replay_eps":{:.0f},"session_eps":{:.0f},"raw_plain_cpu":{:.0f},"raw_indexed_cpu":{:.0f},"append_cpu":{:.0f},"replay_cpu":{:.0f},"session_cpu":{:.0f}}})",
+               R"({{"events":{},"sessions":{},"event_bytes":{},"raw_plain_rps":{:.0f},"raw_indexed_rps":{:.0f},"append_eps":{:.0f},"ack_p50_ms":{:.2f},"ack_p99_ms":{:.2f},"replay_eps":{:.0f},"session_eps":{:.0f},"raw_plain_cpu":{:.0f},"raw_indexed_cpu":{:.0f},"append_cpu":{:.0f},"replay_cpu":{:.0f},"session_cpu":{:.0f},"raw_read_all_rps":{:.0f},"raw_read_session_rps":{:.0f},"raw_read_all_cpu":{:.0f},"raw_read_session_cpu":{:.0f}}})",
                c.events, c.sessions, c.event_bytes, f.raw_plain_rps, f.raw_indexed_rps,
                f.append_eps, f.ack_p50_ms, f.ack_p99_ms, f.replay_eps, f.session_eps,
-               f.raw_plain_cpu, f.raw_indexed_cpu, f.append_cpu, f.replay_cpu, f.session_cpu)
+               f.raw_plain_cpu, f.raw_indexed_cpu, f.append_cpu, f.replay_cpu, f.session_cpu,
+               rr.all_rows_per_s, rr.session_rows_per_s, rr.all_rows_per_cpu_s,
+               rr.session_rows_per_cpu_s)
         << "\n";
   }
   return 0;

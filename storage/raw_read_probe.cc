@@ -1,0 +1,151 @@
+#include "storage/raw_read_probe.h"
+
+#include <sqlite3.h>
+#include <time.h>
+
+#include <chrono>
+#include <vector>
+
+#include "storage/sqlite_log_internal.h"
+
+namespace tailbus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+Status Error(sqlite3* db, const std::string& what) {
+  return Status::IoError(what + ": " + sqlite3_errmsg(db));
+}
+
+// Fetches what every reader must: the offset, the session key and both
+// payload columns (the accessors materialise the values).
+void Touch(sqlite3_stmt* s, int64_t* offset) {
+  *offset = sqlite3_column_int64(s, 0);
+  (void)sqlite3_column_int64(s, 1);
+  (void)sqlite3_column_blob(s, 2);
+  (void)sqlite3_column_bytes(s, 2);
+  (void)sqlite3_column_text(s, 3);
+  (void)sqlite3_column_bytes(s, 3);
+}
+
+Result<int64_t> ReadAll(sqlite3* db) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT log_offset, session_key, header, body FROM events "
+                         "WHERE log_offset > ?1 ORDER BY log_offset LIMIT 1000",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return Error(db, "prepare (all)");
+  }
+  int64_t rows = 0, after = 0;
+  int rc = SQLITE_DONE;
+  for (;;) {
+    sqlite3_bind_int64(s, 1, after);
+    int64_t page = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      Touch(s, &after);
+      ++page;
+    }
+    sqlite3_reset(s);
+    rows += page;
+    if (rc != SQLITE_DONE || page == 0) break;
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return Error(db, "read (all)");
+  return rows;
+}
+
+Result<int64_t> ReadBySession(sqlite3* db) {
+  std::vector<std::pair<int64_t, int64_t>> sessions;  // key, last chunk
+  sqlite3_stmt* list = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT session_key, (SELECT max(log_offset) FROM events) FROM sessions",
+                         -1, &list, nullptr) != SQLITE_OK) {
+    return Error(db, "prepare (sessions)");
+  }
+  while (sqlite3_step(list) == SQLITE_ROW) {
+    sessions.emplace_back(sqlite3_column_int64(list, 0),
+                          sqlite::SessionChunk(sqlite3_column_int64(list, 1)));
+  }
+  sqlite3_finalize(list);
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT log_offset, session_key, header, body FROM events "
+                         "INDEXED BY events_by_session_chunk WHERE " TAILBUS_SESSION_CHUNK_EXPR
+                         " = ?3 AND session_key = ?1 AND log_offset > ?2 "
+                         "ORDER BY log_offset LIMIT 1000",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return Error(db, "prepare (session)");
+  }
+  int64_t rows = 0;
+  int rc = SQLITE_DONE;
+  for (const auto& [key, last_chunk] : sessions) {
+    int64_t after = 0;
+    for (int64_t chunk = 0; chunk <= last_chunk && rc == SQLITE_DONE; ++chunk) {
+      for (;;) {
+        sqlite3_bind_int64(s, 1, key);
+        sqlite3_bind_int64(s, 2, after);
+        sqlite3_bind_int64(s, 3, chunk);
+        int64_t page = 0;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+          Touch(s, &after);
+          ++page;
+        }
+        sqlite3_reset(s);
+        rows += page;
+        if (rc != SQLITE_DONE || page < 1000) break;
+      }
+    }
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) return Error(db, "read (session)");
+  return rows;
+}
+
+}  // namespace
+
+Result<RawReadRates> MeasureRawReadRate(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::IoError(path + ": " + msg);
+  }
+  // The reader's settings (storage/sqlite_log_reader.cc): a large cache, no mmap.
+  sqlite3_exec(db, "PRAGMA cache_size=-262144; PRAGMA mmap_size=0;", nullptr, nullptr, nullptr);
+  RawReadRates out;
+  auto start = Clock::now();
+  double cpu = ThreadCpuSeconds();
+  auto all = ReadAll(db);
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  double cpu_secs = ThreadCpuSeconds() - cpu;
+  if (!all.ok()) {
+    sqlite3_close(db);
+    return all.status();
+  }
+  out.rows = *all;
+  out.all_rows_per_s = static_cast<double>(*all) / secs;
+  out.all_rows_per_cpu_s = static_cast<double>(*all) / cpu_secs;
+
+  start = Clock::now();
+  cpu = ThreadCpuSeconds();
+  auto by_session = ReadBySession(db);
+  secs = std::chrono::duration<double>(Clock::now() - start).count();
+  cpu_secs = ThreadCpuSeconds() - cpu;
+  sqlite3_close(db);
+  if (!by_session.ok()) return by_session.status();
+  if (*by_session != *all) {
+    return Status::Corruption("raw read probe: " + std::to_string(*by_session) +
+                              " rows by session, " + std::to_string(*all) + " by offset");
+  }
+  out.session_rows_per_s = static_cast<double>(*by_session) / secs;
+  out.session_rows_per_cpu_s = static_cast<double>(*by_session) / cpu_secs;
+  return out;
+}
+
+}  // namespace tailbus
