@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
@@ -34,6 +35,19 @@ void Touch(sqlite3_stmt* s, int64_t* offset) {
   (void)sqlite3_column_bytes(s, 3);
 }
 
+// Steps `s` (bound) to the end, touching every row; advances `after` to the
+// last offset read. Returns the rows read, or -1 on a SQLite error.
+int64_t ReadPage(sqlite3_stmt* s, int64_t* after) {
+  int64_t rows = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    Touch(s, after);
+    ++rows;
+  }
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? rows : -1;
+}
+
 Result<int64_t> ReadAll(sqlite3* db) {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db,
@@ -42,21 +56,14 @@ Result<int64_t> ReadAll(sqlite3* db) {
                          -1, &s, nullptr) != SQLITE_OK) {
     return Error(db, "prepare (all)");
   }
-  int64_t rows = 0, after = 0;
-  int rc = SQLITE_DONE;
-  for (;;) {
+  int64_t rows = 0, after = 0, page = 0;
+  do {
     sqlite3_bind_int64(s, 1, after);
-    int64_t page = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      Touch(s, &after);
-      ++page;
-    }
-    sqlite3_reset(s);
+    page = ReadPage(s, &after);
     rows += page;
-    if (rc != SQLITE_DONE || page == 0) break;
-  }
+  } while (page > 0);
   sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return Error(db, "read (all)");
+  if (page < 0) return Error(db, "read (all)");
   return rows;
 }
 
@@ -82,28 +89,21 @@ Result<int64_t> ReadBySession(sqlite3* db) {
                          -1, &s, nullptr) != SQLITE_OK) {
     return Error(db, "prepare (session)");
   }
-  int64_t rows = 0;
-  int rc = SQLITE_DONE;
+  int64_t rows = 0, page = 0;
   for (const auto& [key, last_chunk] : sessions) {
     int64_t after = 0;
-    for (int64_t chunk = 0; chunk <= last_chunk && rc == SQLITE_DONE; ++chunk) {
-      for (;;) {
+    for (int64_t chunk = 0; chunk <= last_chunk && page >= 0; ++chunk) {
+      do {  // a full page (LIMIT 1000) may have more behind it
         sqlite3_bind_int64(s, 1, key);
         sqlite3_bind_int64(s, 2, after);
         sqlite3_bind_int64(s, 3, chunk);
-        int64_t page = 0;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-          Touch(s, &after);
-          ++page;
-        }
-        sqlite3_reset(s);
-        rows += page;
-        if (rc != SQLITE_DONE || page < 1000) break;
-      }
+        page = ReadPage(s, &after);
+        rows += std::max<int64_t>(page, 0);
+      } while (page == 1000);
     }
   }
   sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return Error(db, "read (session)");
+  if (page < 0) return Error(db, "read (session)");
   return rows;
 }
 
