@@ -1,6 +1,6 @@
 -- tailbus replay log: the specification of the on-disk format.
 --
--- Schema version 3 (PRAGMA user_version). A build refuses to open a file whose
+-- Schema version 4 (PRAGMA user_version). A build refuses to open a file whose
 -- user_version is newer than the one it knows, and never rewrites such a file.
 -- Migrations from older versions run in order inside one transaction when the
 -- file is opened for writing (a read-only open reads an older file as it is):
@@ -10,6 +10,12 @@
 --   2 -> 3: INSERT meta 'sessions_through' = meta 'head';
 --           PRAGMA user_version = 3. Version 2 rewrote every session row in
 --           the commit of its events, so its rows are exact at head.
+--   3 -> 4: CREATE TABLE session_segments and its index (below); fill it
+--           with every session's offsets up to meta 'sessions_through', read
+--           in offset order, at most kMaxSegmentOffsets (1,024) per row;
+--           DROP INDEX events_by_session_chunk; PRAGMA user_version = 4.
+--           Version 3 indexed events row by row on
+--           (log_offset >> 15, session_key).
 --
 -- File: one SQLite 3 database in WAL mode (PRAGMA journal_mode = WAL), created
 -- with a 16 KiB page size unless configured otherwise (set before any table
@@ -41,6 +47,12 @@
 --     before any delete or retention, and at close. A writer opening the file
 --     re-aggregates the events after S (left by a crash) and writes them.
 --     So a session's events lie in [first_offset, last_offset] or after S.
+--   * session_segments lists, for every session, exactly its offsets <= S
+--     (minus rows removed by retention or a hard delete: a listed offset whose
+--     events row is gone is skipped by readers), in rows written by the same
+--     transactions that move S. Offsets after S are listed nowhere on disk: a
+--     reader of a file being written scans the events after S (at most
+--     session_flush_events rows or session_flush_interval_ms of appends).
 --   * events.ingested_at_ms is non-decreasing in log_offset order (retention by
 --     age deletes a prefix of the log).
 --   * Rows with log_offset < meta 'earliest' do not exist (evicted).
@@ -144,23 +156,41 @@ CREATE TABLE events (
 --                and event_id are never absent).
 --   The blob ends right after the last string.
 
--- One session's events in offset order without scanning the others, indexed
--- per CHUNK of 2^15 = 32,768 consecutive offsets: key (log_offset >> 15,
--- session_key), then the rowid (log_offset) implicitly.
+-- One session's offsets, so its events are read without scanning the others'
+-- (the per-session index). The writer keeps the offsets appended since meta
+-- 'sessions_through' in memory and writes them here, one row per session per
+-- flush (split every 1,024 offsets), in the transaction that moves
+-- sessions_through; a writable open after a crash rebuilds the missing rows
+-- from the events after it.
 --
--- Why chunks: an index keyed by session_key alone puts each session's newest
--- entry on its own leaf page, so a commit touching 1,000 sessions dirtied
--- ~1,000 index pages, and WAL writes every dirty page whole (16 KiB each).
--- Within one chunk all sessions' entries share a few dozen leaf pages, so a
--- commit dirties at most those. Measured (2M events, 1,000 sessions, 1,600
--- events per commit): 8.3 KB written per event before, 1.5 KB after.
+-- Why in bulk instead of an index on events: any index on events gets an entry
+-- per appended row, and the entries of 1,000 interleaved sessions land on
+-- different leaf pages, so every commit dirtied dozens to thousands of index
+-- pages, each written whole to the WAL. Here a flush writes each active session's
+-- offsets once. Measured on the target machine, plain SQLite, 1M 420-byte rows
+-- over 1,000 sessions, 1,000 rows per commit (bench/BENCHMARKS_notes.md):
+-- 187k rows/s with the previous chunked index, 371k rows/s with these rows
+-- flushed every 100,000 events, 343k rows/s with no session index at all.
 --
--- Reading one session: for each chunk c from chunk(after + 1) to
--- chunk(min(head, sessions.last_offset)):
---   WHERE (log_offset >> 15) = c AND session_key = ? AND log_offset > ?
---   ORDER BY log_offset
--- which is one range scan per chunk. The expression must be written exactly so
--- for SQLite to use this index.
-CREATE INDEX events_by_session_chunk ON events(log_offset >> 15, session_key);
+-- Reading one session after offset A: the segment holding A + 1, then the
+-- later ones, in first_offset order:
+--   WHERE session_key = ?1 AND first_offset >= ifnull((SELECT max(first_offset)
+--     FROM session_segments WHERE session_key = ?1 AND first_offset <= A), 0)
+--   ORDER BY first_offset
+-- then each listed offset is read from events by its rowid.
+CREATE TABLE session_segments (
+  session_key   INTEGER NOT NULL,  -- sessions.session_key
+  first_offset  INTEGER NOT NULL,  -- the first (smallest) offset the row lists
+  last_offset   INTEGER NOT NULL,  -- the last (largest) offset the row lists
+  offsets       BLOB    NOT NULL,  -- the other offsets, "offset list encoding v1" (below)
+  PRIMARY KEY (session_key, first_offset)  -- a session's rows in offset order
+) WITHOUT ROWID;
+-- Offset list encoding v1 (session_segments.offsets): for each offset after
+-- first_offset, in ascending order, the unsigned LEB128 varint of its distance
+-- (>= 1) from the previous one. Empty when the row lists one offset. The last
+-- decoded offset equals last_offset.
 
-PRAGMA user_version = 3;
+-- Retention deletes the rows whose offsets are all evicted by last_offset.
+CREATE INDEX session_segments_by_end ON session_segments(last_offset);
+
+PRAGMA user_version = 4;

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
+#include <string_view>
 #include <vector>
 
-#include "storage/sqlite_log_internal.h"
+#include "storage/offset_list.h"
 
 namespace tailbus {
 namespace {
@@ -67,43 +69,55 @@ Result<int64_t> ReadAll(sqlite3* db) {
   return rows;
 }
 
+// One session at a time, as storage's reader does: its offsets from
+// session_segments, then each row by rowid.
 Result<int64_t> ReadBySession(sqlite3* db) {
-  std::vector<std::pair<int64_t, int64_t>> sessions;  // key, last chunk
+  std::vector<int64_t> sessions;
   sqlite3_stmt* list = nullptr;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT session_key, (SELECT max(log_offset) FROM events) FROM sessions",
-                         -1, &list, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db, "SELECT session_key FROM sessions", -1, &list, nullptr) != SQLITE_OK) {
     return Error(db, "prepare (sessions)");
   }
-  while (sqlite3_step(list) == SQLITE_ROW) {
-    sessions.emplace_back(sqlite3_column_int64(list, 0),
-                          sqlite::SessionChunk(sqlite3_column_int64(list, 1)));
-  }
+  while (sqlite3_step(list) == SQLITE_ROW) sessions.push_back(sqlite3_column_int64(list, 0));
   sqlite3_finalize(list);
-  sqlite3_stmt* s = nullptr;
+  sqlite3_stmt* segments = nullptr;
+  sqlite3_stmt* row = nullptr;
   if (sqlite3_prepare_v2(db,
+                         "SELECT first_offset, last_offset, offsets FROM session_segments "
+                         "WHERE session_key = ?1 ORDER BY first_offset",
+                         -1, &segments, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db,
                          "SELECT log_offset, session_key, header, body FROM events "
-                         "INDEXED BY events_by_session_chunk WHERE " TAILBUS_SESSION_CHUNK_EXPR
-                         " = ?3 AND session_key = ?1 AND log_offset > ?2 "
-                         "ORDER BY log_offset LIMIT 1000",
-                         -1, &s, nullptr) != SQLITE_OK) {
+                         "WHERE log_offset = ?1",
+                         -1, &row, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(segments);
     return Error(db, "prepare (session)");
   }
-  int64_t rows = 0, page = 0;
-  for (const auto& [key, last_chunk] : sessions) {
-    int64_t after = 0;
-    for (int64_t chunk = 0; chunk <= last_chunk && page >= 0; ++chunk) {
-      do {  // a full page (LIMIT 1000) may have more behind it
-        sqlite3_bind_int64(s, 1, key);
-        sqlite3_bind_int64(s, 2, after);
-        sqlite3_bind_int64(s, 3, chunk);
-        page = ReadPage(s, &after);
-        rows += std::max<int64_t>(page, 0);
-      } while (page == 1000);
+  int64_t rows = 0;
+  bool ok = true;
+  std::vector<int64_t> offsets;
+  for (int64_t key : sessions) {
+    sqlite3_bind_int64(segments, 1, key);
+    while (ok && sqlite3_step(segments) == SQLITE_ROW) {
+      offsets.clear();
+      const auto* blob = static_cast<const char*>(sqlite3_column_blob(segments, 2));
+      ok = sqlite::DecodeOffsetList(
+          sqlite3_column_int64(segments, 0), sqlite3_column_int64(segments, 1),
+          std::string_view(blob == nullptr ? "" : blob,
+                           static_cast<size_t>(sqlite3_column_bytes(segments, 2))),
+          0, std::numeric_limits<int64_t>::max(), std::numeric_limits<size_t>::max(), offsets);
+      for (int64_t offset : offsets) {
+        sqlite3_bind_int64(row, 1, offset);
+        int64_t after = 0;
+        const int64_t n = ReadPage(row, &after);
+        ok = ok && n >= 0;
+        rows += std::max<int64_t>(n, 0);
+      }
     }
+    sqlite3_reset(segments);
   }
-  sqlite3_finalize(s);
-  if (page < 0) return Error(db, "read (session)");
+  sqlite3_finalize(segments);
+  sqlite3_finalize(row);
+  if (!ok) return Error(db, "read (session)");
   return rows;
 }
 

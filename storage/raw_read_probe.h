@@ -16,13 +16,15 @@ namespace tailbus {
 struct RawReadRates {
   double all_rows_per_s = 0;      // every row in offset order, 1,000 per query
   double all_rows_per_cpu_s = 0;  // the same per CPU-second of this thread
-  double session_rows_per_s = 0;  // every session in turn, chunk by chunk
+  double session_rows_per_s = 0;  // every session in turn, by its segments
   double session_rows_per_cpu_s = 0;
   int64_t rows = 0;  // rows read by each of the two passes (they must agree)
 };
 
 // Reads the whole log at `path` (a tailbus log, opened read-only) twice:
-// by offset, and one session at a time through events_by_session_chunk.
+// by offset, and one session at a time through session_segments. The log
+// must be flushed (LogStore::Flush) or closed: offsets still buffered by a
+// writer are listed nowhere on disk.
 Result<RawReadRates> MeasureRawReadRate(const std::string& path);
 
 }  // namespace tailbus

@@ -57,13 +57,6 @@ class DeletedSessions {
   std::atomic<size_t> size_{0};
 };
 
-// Offsets per chunk of the per-session index, as a shift: schema.sql's
-// events_by_session_chunk is ON events(log_offset >> 15, session_key), and every
-// query that should use it spells the same expression.
-constexpr int kSessionChunkShift = 15;
-#define TAILBUS_SESSION_CHUNK_EXPR "(log_offset >> 15)"
-constexpr int64_t SessionChunk(int64_t offset) { return offset >> kSessionChunkShift; }
-
 // What a session's events since meta 'sessions_through' add to its sessions
 // row. The writer buffers these instead of rewriting the row in every commit
 // (one UPDATE per session per commit was ~30% of the append path); see
@@ -101,9 +94,16 @@ struct SessionDelta {
 // looks deltas up, and the writer holds it across the COMMIT that writes
 // deltas into the rows and the clear that follows, so a reader never counts
 // a delta twice or not at all.
+//
+// `offsets` is the per-session index of the same events (schema.sql,
+// session_segments): each buffered session's offsets after sessions_through,
+// ascending. Readers of the writer's own process take the sessions they read
+// from it, under `mu`, with their snapshot; it is written to session_segments
+// and cleared in the same steps as `deltas`.
 struct PendingSessions {
   mutable std::mutex mu;
-  std::unordered_map<int64_t, SessionDelta> deltas;  // guarded by mu
+  std::unordered_map<int64_t, SessionDelta> deltas;           // guarded by mu
+  std::unordered_map<int64_t, std::vector<int64_t>> offsets;  // guarded by mu
 };
 
 struct SharedState {

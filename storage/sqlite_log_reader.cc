@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,6 +22,7 @@
 #include "storage/event_page.h"
 #include "storage/header_codec.h"
 #include "storage/log_store.h"
+#include "storage/offset_list.h"
 #include "storage/sqlite_log_internal.h"
 #include "storage/sqlite_util.h"
 
@@ -150,16 +152,24 @@ class SqliteLogReader final : public LogReader {
                  const Filter& filter, bool match_all, EventPageBuilder& out);
   Status ScanByOffset(int64_t after, const Bounds& bounds, const Filter& filter, size_t limit,
                       size_t max_scan, const DeletedSessions::Set* deleted, ReadPage& page);
-  // A visible session and the offsets its events lie between (this snapshot).
+  // A visible session of a read by sessions.
   struct SessionSpan {
     int64_t key;
-    int64_t first_offset;
-    int64_t last_offset;
     const std::string* id;  // the filter's session id; outlives the read
+    // In the writer's process: its buffered offsets after the read's `after`
+    // (all after sessions_through), at most max_scan.
+    std::vector<int64_t> buffered;
   };
+  // Appends to `out` at most `max` offsets of session `key` in
+  // (after, through] listed in session_segments, ascending.
+  Status CollectSegmentOffsets(int64_t key, int64_t after, int64_t through, size_t max,
+                               std::vector<int64_t>& out);
   // `keys`: visible sessions only (soft-deleted ones already left out).
+  // `buffered_tail`: their `buffered` lists hold every offset after
+  // sessions_through (the writer's process); otherwise the read stops there.
   Status ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after, const Bounds& bounds,
-                        const Filter& filter, size_t limit, size_t max_scan, ReadPage& page);
+                        bool buffered_tail, const Filter& filter, size_t limit, size_t max_scan,
+                        ReadPage& page);
 
   std::shared_ptr<const SharedState> shared_;
   Status open_status_;
@@ -174,7 +184,8 @@ class SqliteLogReader final : public LogReader {
   Stmt get_session_;
   Stmt session_by_key_;
   Stmt count_sessions_;
-  std::vector<Stmt> by_session_;  // pool for the merge, grown on demand
+  Stmt segments_;   // a session's session_segments rows from an offset on
+  Stmt by_offset_;  // one event row by its offset
   std::unordered_map<int64_t, std::string> session_ids_;
 };
 
@@ -208,12 +219,22 @@ Status SqliteLogReader::Init() {
   TAILBUS_RETURN_IF_ERROR(scan_.Prepare(
       db, fmt::format("SELECT {} FROM events WHERE log_offset > ?1 ORDER BY log_offset LIMIT ?2",
                       kEventColumns)));
+  TAILBUS_RETURN_IF_ERROR(by_offset_.Prepare(
+      db, fmt::format("SELECT {} FROM events WHERE log_offset = ?1", kEventColumns)));
+  // A read-only open of a file older than version 4 has no session_segments:
+  // its one-session reads are offset scans (Read()).
+  if (shared_->schema_version >= 4) {
+    TAILBUS_RETURN_IF_ERROR(segments_.Prepare(
+        db,
+        "SELECT first_offset, last_offset, offsets FROM session_segments "
+        "WHERE session_key = ?1 AND first_offset >= ifnull((SELECT max(first_offset) "
+        "FROM session_segments WHERE session_key = ?1 AND first_offset <= ?2), 0) "
+        "ORDER BY first_offset"));
+  }
   TAILBUS_RETURN_IF_ERROR(
       session_of_key_.Prepare(db, "SELECT session_id FROM sessions WHERE session_key = ?1"));
   TAILBUS_RETURN_IF_ERROR(key_of_session_.Prepare(
-      db,
-      "SELECT session_key, first_offset, last_offset FROM sessions WHERE session_id = ?1 "
-      "AND deleted = 0"));
+      db, "SELECT session_key FROM sessions WHERE session_id = ?1 AND deleted = 0"));
   TAILBUS_RETURN_IF_ERROR(list_.Prepare(
       db, fmt::format("SELECT {} FROM sessions INDEXED BY sessions_by_activity WHERE deleted = 0 "
                       "AND (?1 = '' OR instr(session_id, ?1) > 0) ORDER BY last_offset DESC",
@@ -326,6 +347,15 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
   ReadPage page;
   page.next_after = after;
   ReadTxn txn(this);
+  const std::vector<std::string>& ids = filter.session_ids();
+  const bool by_sessions =
+      !ids.empty() && ids.size() <= kMaxMergedSessions && shared_->schema_version >= 4;
+  // In the writer's process its buffer lists the offsets after
+  // sessions_through: they are copied with the snapshot, under the lock the
+  // writer holds across the commits that move it (see BeginWithDeltas).
+  const bool buffered_tail = by_sessions && !shared_->options.read_only;
+  std::unique_lock<std::mutex> lock;
+  if (buffered_tail) lock = std::unique_lock(shared_->pending.mu);
   TAILBUS_RETURN_IF_ERROR(txn.Begin());
   auto bounds = ReadBounds();
   if (!bounds.ok()) return bounds.status();
@@ -339,27 +369,49 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
   if (!shared_->deleted.empty()) deleted = shared_->deleted.Snapshot();
   if (deleted != nullptr && deleted->empty()) deleted.reset();
 
-  const std::vector<std::string>& ids = filter.session_ids();
-  if (!ids.empty() && ids.size() <= kMaxMergedSessions) {
-    std::vector<SessionSpan> keys;
-    sqlite3_stmt* s = key_of_session_.get();
-    for (const std::string& id : ids) {
-      ResetOnExit reset(s);
-      BindText(s, 1, id, false);
-      int rc = sqlite3_step(s);
-      if (rc == SQLITE_ROW) {
-        int64_t key = sqlite3_column_int64(s, 0);
-        if (deleted == nullptr || deleted->count(key) == 0) {
-          keys.push_back({key, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2), &id});
-        }
-      } else if (rc != SQLITE_DONE) {
-        return Error(rc, "looking up a session");
-      }
-    }
-    TAILBUS_RETURN_IF_ERROR(ScanBySessions(keys, after, *bounds, filter, limit, max_scan, page));
-  } else {
+  // A file written by another process (or a read-only open): the offsets
+  // after sessions_through are listed nowhere, so that tail is one offset scan
+  // (bounded by the writer's flush interval).
+  if (!by_sessions || (!buffered_tail && after >= bounds->sessions_through)) {
+    lock = {};
     TAILBUS_RETURN_IF_ERROR(
         ScanByOffset(after, *bounds, filter, limit, max_scan, deleted.get(), page));
+    return page;
+  }
+  std::vector<SessionSpan> keys;
+  sqlite3_stmt* s = key_of_session_.get();
+  for (const std::string& id : ids) {
+    ResetOnExit reset(s);
+    BindText(s, 1, id, false);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      int64_t key = sqlite3_column_int64(s, 0);
+      if (deleted == nullptr || deleted->count(key) == 0) keys.push_back({key, &id, {}});
+    } else if (rc != SQLITE_DONE) {
+      return Error(rc, "looking up a session");
+    }
+  }
+  if (buffered_tail) {
+    for (SessionSpan& span : keys) {
+      auto it = shared_->pending.offsets.find(span.key);
+      if (it == shared_->pending.offsets.end()) continue;
+      const std::vector<int64_t>& all = it->second;
+      auto from = std::upper_bound(all.begin(), all.end(), after);
+      auto to =
+          from + static_cast<ptrdiff_t>(std::min(max_scan, static_cast<size_t>(all.end() - from)));
+      span.buffered.assign(from, to);
+    }
+    lock = {};
+  }
+  TAILBUS_RETURN_IF_ERROR(
+      ScanBySessions(keys, after, *bounds, buffered_tail, filter, limit, max_scan, page));
+  // Listed offsets exhausted short of head in another process's file: the
+  // rest of the page from the unlisted tail.
+  if (page.next_after < bounds->head && page.events.size() < limit && !buffered_tail &&
+      page.next_after == bounds->sessions_through) {
+    TAILBUS_RETURN_IF_ERROR(ScanByOffset(page.next_after, *bounds, filter,
+                                         limit - page.events.size(), max_scan, deleted.get(),
+                                         page));
   }
   return page;
 }
@@ -396,130 +448,93 @@ Status SqliteLogReader::ScanByOffset(int64_t after, const Bounds& bounds, const 
   return Status::Ok();
 }
 
+Status SqliteLogReader::CollectSegmentOffsets(int64_t key, int64_t after, int64_t through,
+                                              size_t max, std::vector<int64_t>& out) {
+  // Plan (EXPLAIN QUERY PLAN, SQLite 3.40): SEARCH session_segments USING
+  // PRIMARY KEY (session_key=? AND first_offset>?), the scalar subquery one
+  // more search of it: no scan of the session's earlier rows.
+  sqlite3_stmt* s = segments_.get();
+  ResetOnExit reset(s);
+  sqlite3_bind_int64(s, 1, key);
+  sqlite3_bind_int64(s, 2, after + 1);
+  const size_t start = out.size();
+  int rc;
+  while (out.size() - start < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const int64_t first = sqlite3_column_int64(s, 0);
+    if (first > through) return Status::Ok();
+    if (!DecodeOffsetList(first, sqlite3_column_int64(s, 1), ColumnBlob(s, 2), after, through,
+                          max - (out.size() - start), out)) {
+      return Status::Corruption(fmt::format("{}: session {}'s segment at offset {} is malformed",
+                                            shared_->path, key, first));
+    }
+  }
+  if (out.size() - start < max && rc != SQLITE_DONE) return Error(rc, "reading a session index");
+  return Status::Ok();
+}
+
 Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after,
-                                       const Bounds& bounds, const Filter& filter, size_t limit,
-                                       size_t max_scan, ReadPage& page) {
-  const size_t n = keys.size();
-  // Version 2 files: one range scan per index chunk (schema.sql). A read-only
-  // open of a version 1 file: its events_by_session index on session_key alone,
-  // as one chunk (?4 unused).
-  // The chunked statement's plan (EXPLAIN QUERY PLAN, SQLite 3.40):
-  //   SEARCH events USING INDEX events_by_session_chunk
-  //     (<expr>=? AND session_key=? AND rowid>?)
-  // one index range in offset order (no sort step), then a seek into the table
-  // by rowid for each row's columns. That seek (a B-tree descent, ~1,300
-  // instructions) is most of a one-session read; the index cannot cover it
-  // because header and body live only in the table.
-  const bool chunked = shared_->schema_version >= 2;
-  while (by_session_.size() < n) {
-    Stmt stmt;
-    TAILBUS_RETURN_IF_ERROR(stmt.Prepare(
-        db_.get(),
-        chunked ? fmt::format("SELECT {} FROM events INDEXED BY events_by_session_chunk "
-                              "WHERE " TAILBUS_SESSION_CHUNK_EXPR
-                              " = ?4 AND session_key = ?1 AND log_offset > ?2 "
-                              "ORDER BY log_offset LIMIT ?3",
-                              kEventColumns)
-                : fmt::format("SELECT {} FROM events WHERE session_key = ?1 AND log_offset > ?2 "
-                              "ORDER BY log_offset LIMIT ?3",
-                              kEventColumns)));
-    by_session_.push_back(std::move(stmt));
-  }
-  // One ordered stream per session, merged by offset. A stream walks its
-  // session's chunks in order; chunks without its rows cost one index seek.
-  // A session's rows lie in two offset ranges (this snapshot): from its first
-  // offset to its row's last_offset, and after sessions_through (events its
-  // row does not show yet). A stream reads the chunks of both, skipping the
-  // chunks between them. Its session was looked up (visible) in this read's
-  // snapshot, so its rows need no per-row visibility check or session id lookup.
-  struct Stream {
-    sqlite3_stmt* stmt;
-    const std::string* session_id;
-    int64_t offset;     // current row's offset
-    int64_t chunk;      // chunk being read
-    int64_t gap_after;  // after this chunk the next one read is resume_at
-    int64_t resume_at;
-    int64_t last_chunk;
-  };
-  // Steps `st` to its next row, moving on to later chunks as they run dry.
-  // SQLITE_ROW (st.offset set) or SQLITE_DONE (no rows left) or an error.
-  auto advance = [&](Stream& st) {
-    for (;;) {
-      int rc = sqlite3_step(st.stmt);
-      if (rc == SQLITE_ROW) {
-        st.offset = sqlite3_column_int64(st.stmt, kOffset);
-        return rc;
-      }
-      if (rc != SQLITE_DONE || st.chunk >= st.last_chunk) return rc;
-      st.chunk = st.chunk == st.gap_after ? st.resume_at : st.chunk + 1;
-      sqlite3_reset(st.stmt);
-      sqlite3_bind_int64(st.stmt, 4, st.chunk);
+                                       const Bounds& bounds, bool buffered_tail,
+                                       const Filter& filter, size_t limit, size_t max_scan,
+                                       ReadPage& page) {
+  // The offsets to examine, ascending: each session's from session_segments
+  // (up to sessions_through) then its buffered ones, at most max_scan per
+  // session. A session cut at max_scan caps the read at its last collected
+  // offset: past it, that session's offsets were not all collected.
+  const int64_t through = bounds.sessions_through;
+  constexpr int64_t kNoCap = std::numeric_limits<int64_t>::max();
+  int64_t cap = kNoCap;
+  std::vector<int64_t> offsets;
+  for (const SessionSpan& span : keys) {
+    const size_t start = offsets.size();
+    if (after < through) {
+      TAILBUS_RETURN_IF_ERROR(CollectSegmentOffsets(span.key, after, through, max_scan, offsets));
     }
-  };
-  std::vector<Stream> streams;
-  streams.reserve(n);
-  std::vector<std::unique_ptr<ResetOnExit>> resets;
-  resets.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    const SessionSpan& span = keys[i];
-    const int64_t from = std::max(after + 1, span.first_offset);
-    const int64_t summarised_to = std::min(bounds.head, span.last_offset);
-    const int64_t unsummarised_from = std::max(from, bounds.sessions_through + 1);
-    const bool has_unsummarised = unsummarised_from <= bounds.head;
-    const int64_t to = has_unsummarised ? bounds.head : summarised_to;
-    if (from > to) continue;
-    sqlite3_stmt* s = by_session_[i].get();
-    resets.push_back(std::make_unique<ResetOnExit>(s));
-    Stream st{s, span.id, 0, 0, -1, 0, 0};
-    if (chunked) {
-      st.chunk = SessionChunk(from > summarised_to ? unsummarised_from : from);
-      st.last_chunk = SessionChunk(to);
-      if (has_unsummarised && from <= summarised_to &&
-          SessionChunk(unsummarised_from) > SessionChunk(summarised_to) + 1) {
-        st.gap_after = SessionChunk(summarised_to);
-        st.resume_at = SessionChunk(unsummarised_from);
-      }
-    }
-    sqlite3_bind_int64(s, 1, span.key);
-    sqlite3_bind_int64(s, 2, after);
-    sqlite3_bind_int64(s, 3, ClampToInt64(max_scan));
-    if (chunked) sqlite3_bind_int64(s, 4, st.chunk);
-    int rc = advance(st);
-    if (rc == SQLITE_ROW) {
-      streams.push_back(st);
-    } else if (rc != SQLITE_DONE) {
-      return Error(rc, "reading a session's events");
+    offsets.insert(offsets.end(), span.buffered.begin(), span.buffered.end());
+    if (offsets.size() - start >= max_scan) {
+      offsets.resize(start + max_scan);
+      cap = std::min(cap, offsets.back());
     }
   }
-  // Rows come only from the listed sessions.
+  std::sort(offsets.begin(), offsets.end());
+  offsets.erase(std::upper_bound(offsets.begin(), offsets.end(), cap), offsets.end());
+  if (offsets.size() > max_scan) {
+    offsets.resize(max_scan);
+    cap = offsets.back();
+  }
+
+  // Each offset's row by rowid (a B-tree descent each: most of this read's
+  // cost). A row may be gone (retention, or a hard delete in this snapshot).
   const bool match_all = filter.MatchesEverything() || OnlyConstrainsOneSession(filter);
   EventPageBuilder events(std::min<size_t>(limit, 64));
-  size_t examined = 0;
-  bool exhausted = false;
-  while (true) {
-    if (streams.empty()) {
-      exhausted = true;
+  sqlite3_stmt* s = by_offset_.get();
+  bool full = false;
+  for (int64_t offset : offsets) {
+    ResetOnExit reset(s);
+    sqlite3_bind_int64(s, 1, offset);
+    page.next_after = offset;
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) continue;
+    if (rc != SQLITE_ROW) return Error(rc, "reading a session's events");
+    const int64_t key = sqlite3_column_int64(s, kSessionKey);
+    auto span = std::find_if(keys.begin(), keys.end(),
+                             [key](const SessionSpan& k) { return k.key == key; });
+    if (span == keys.end()) {
+      return Status::Corruption(
+          fmt::format("{}: offset {} is listed for a session but belongs to session {}",
+                      shared_->path, offset, key));
+    }
+    TAILBUS_RETURN_IF_ERROR(TakeRow(s, offset, *span->id, filter, match_all, events));
+    if (events.size() >= limit) {
+      full = true;
       break;
-    }
-    size_t best = 0;
-    for (size_t i = 1; i < streams.size(); ++i) {
-      if (streams[i].offset < streams[best].offset) best = i;
-    }
-    Stream& st = streams[best];
-    ++examined;
-    page.next_after = st.offset;
-    TAILBUS_RETURN_IF_ERROR(TakeRow(st.stmt, st.offset, *st.session_id, filter, match_all, events));
-    if (events.size() >= limit || examined >= max_scan) break;
-    const int rc = advance(st);
-    if (rc == SQLITE_DONE) {
-      streams.erase(streams.begin() + static_cast<ptrdiff_t>(best));
-    } else if (rc != SQLITE_ROW) {
-      return Error(rc, "reading a session's events");
     }
   }
   events.Finish(page.events);
-  // Every event of these sessions up to head was examined.
-  if (exhausted) page.next_after = std::max(after, bounds.head);
+  if (full) return Status::Ok();
+  // Every offset of these sessions up to the cap was examined: up to head when
+  // the buffer listed the tail, else up to sessions_through (the next read
+  // scans the rest by offset).
+  page.next_after = cap != kNoCap ? cap : std::max(after, buffered_tail ? bounds.head : through);
   return Status::Ok();
 }
 

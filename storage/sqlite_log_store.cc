@@ -4,9 +4,9 @@
 // in scratch structures reused across batches, then ONE transaction:
 //   BEGIN IMMEDIATE; one INSERT per NEW session; the events in multi-row
 //   INSERTs (cached statements, SQLITE_STATIC binds, the indexed fields packed
-//   into one header blob); when a flush is due, one UPDATE per buffered
-//   session and meta sessions_through; UPDATE meta head/retained_bytes/
-//   event_count; COMMIT.
+//   into one header blob); when a flush is due, per buffered session one
+//   UPDATE of its row and its session_segments rows, and meta
+//   sessions_through; UPDATE meta head/retained_bytes/event_count; COMMIT.
 // In-memory state (head, counters, session cache, buffered session deltas)
 // changes only after COMMIT, so a failed batch leaves nothing behind.
 //
@@ -15,6 +15,9 @@
 // events with offset <= S; last_offset and the times cover at least those.
 // shared_->pending.deltas holds the rest (events > S), so row + delta is exact.
 // New sessions' rows are inserted with zero counters (their events are > S).
+// Likewise session_segments lists every session's offsets <= S and
+// shared_->pending.offsets the ones after S (the events table has no
+// secondary index: see schema.sql for why).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -31,6 +34,8 @@
 #include "core/event_id.h"
 #include "storage/header_codec.h"
 #include "storage/log_store.h"
+#include "storage/offset_list.h"
+#include "storage/session_segments.h"
 #include "storage/sqlite_log_internal.h"
 #include "storage/sqlite_util.h"
 #include "storage/wal_checkpointer.h"
@@ -41,6 +46,7 @@ namespace tailbus {
 namespace {
 
 using sqlite::BindText;
+using sqlite::ColumnBlob;
 using sqlite::ColumnText;
 using sqlite::DbPtr;
 using sqlite::PendingSessions;
@@ -51,7 +57,7 @@ using sqlite::Stmt;
 using sqlite::ToStatus;
 using sqlite::WriterLock;
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 // The oldest version this build migrates (or, read-only, reads as it is).
 constexpr int kOldestReadableVersion = 1;
 constexpr std::string_view kApplication = "tailbus";
@@ -122,20 +128,29 @@ Status Migrate(sqlite3* db, int from, const std::string& path) {
       fmt::format("{}: migrating the schema from version {} to {}", path, from, kSchemaVersion);
   TAILBUS_RETURN_IF_ERROR(sqlite::Exec(db, "BEGIN IMMEDIATE", context));
   std::string sql;
-  if (from <= 1) {
-    sql +=
-        "DROP INDEX IF EXISTS events_by_session;"
-        // Word for word as in schema.sql, so a migrated file equals a new one.
-        "CREATE INDEX events_by_session_chunk ON events(log_offset >> 15, session_key);";
-  }
   if (from <= 2) {
     // Version 2 wrote every session row in the commit of its events: exact at head.
     sql +=
         "INSERT INTO meta(key, value) SELECT 'sessions_through', value FROM meta "
         "WHERE key = 'head';";
   }
-  sql += fmt::format("PRAGMA user_version = {};", kSchemaVersion);
-  Status st = sqlite::Exec(db, sql.c_str(), context);
+  Status st = sql.empty() ? Status::Ok() : sqlite::Exec(db, sql.c_str(), context);
+  if (st.ok()) {
+    // Version 3 and older indexed events row by row; list the offsets up to
+    // sessions_through (a writable open lists the rest from the recovered
+    // buffer), then drop the old index.
+    auto through =
+        sqlite::QueryInt(db, "SELECT value FROM meta WHERE key = 'sessions_through'", context);
+    st = through.ok() ? sqlite::CreateSegmentsFromEvents(db, through->value_or(0), context)
+                      : through.status();
+  }
+  if (st.ok()) {
+    sql = fmt::format(
+        "DROP INDEX IF EXISTS events_by_session; DROP INDEX IF EXISTS events_by_session_chunk; "
+        "PRAGMA user_version = {};",
+        kSchemaVersion);
+    st = sqlite::Exec(db, sql.c_str(), context);
+  }
   if (st.ok()) st = sqlite::Exec(db, "COMMIT", context);
   if (!st.ok() && !sqlite3_get_autocommit(db)) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -193,15 +208,20 @@ class SqliteLogStore final : public LogStore {
   bool FlushDue(size_t events) const;
   // Inside a transaction: adds `d` to session `key`'s row.
   Status WriteSessionDelta(int64_t key, const SessionDelta& d, std::string_view context);
-  // Inside a transaction: writes every buffered delta (and, when `batch`, the
-  // batch's) and meta sessions_through = `through`.
+  // Inside a transaction: writes every buffered delta and offset list (and,
+  // when `batch`, the batch's) and meta sessions_through = `through`.
   Status WriteSessionDeltas(bool batch, int64_t through, std::string_view context);
-  // COMMITs and publishes the session deltas: clears the buffer when
-  // `flushed`, else merges the batch's aggregates into it. Readers see the
+  // COMMITs and publishes the session deltas and offsets: clears the buffer
+  // when `flushed`, else merges the batch's aggregates into it. Readers see the
   // commit and the buffer change as one step.
   Status CommitWithDeltas(bool flushed, std::string_view context);
 
   Status AppendInTransaction(std::span<const AppendRecord> records, std::string_view context);
+  // Inside a transaction: removes the events, segments and rows of sessions
+  // `keys` (their offsets all listed in session_segments), adding what the
+  // events held to the counters.
+  Status DeleteSessionRows(const std::vector<int64_t>& keys, int64_t& removed_rows,
+                           int64_t& removed_bytes, std::string_view context);
   // Inserts records[first, first + rows) with `s` (one of the insert statements).
   Status InsertEvents(sqlite3_stmt* s, std::span<const AppendRecord> records, size_t first,
                       size_t rows, std::string_view context);
@@ -218,6 +238,7 @@ class SqliteLogStore final : public LogStore {
   Stmt insert_events_next_;  // kRowsPerInsert rows, offsets = max + 1, …
   Stmt insert_session_;
   Stmt update_session_;  // adds a SessionDelta to a row
+  Stmt insert_segment_;  // one session_segments row
   Stmt find_session_;
   Stmt set_meta_;
 
@@ -249,6 +270,10 @@ class SqliteLogStore final : public LogStore {
     }
   };
   std::vector<SessionAgg> aggs_;
+  // Offsets of each aggregate of the batch (index as aggs_); vectors beyond
+  // aggs_.size() are kept only for their capacity.
+  std::vector<std::vector<int64_t>> agg_offsets_;
+  std::string segment_buf_;          // one segment row's encoded offsets
   std::string header_buf_;           // encoded headers of one statement's rows
   std::vector<size_t> header_ends_;  // end of each row's header in header_buf_
   std::unordered_map<std::string_view, uint32_t> agg_index_;
@@ -530,6 +555,7 @@ Status SqliteLogStore::PrepareStatements() {
       "first_time_ms = min(first_time_ms, ?3), last_time_ms = max(last_time_ms, ?4), "
       "event_count = event_count + ?5, total_cost_tokens = total_cost_tokens + ?6, "
       "error_count = error_count + ?7 WHERE session_key = ?1"));
+  TAILBUS_RETURN_IF_ERROR(insert_segment_.Prepare(db, sqlite::kInsertSegmentSql));
   TAILBUS_RETURN_IF_ERROR(find_session_.Prepare(
       db, "SELECT session_key FROM sessions WHERE session_id = ?1 AND deleted = 0"));
   TAILBUS_RETURN_IF_ERROR(
@@ -634,13 +660,37 @@ Status SqliteLogStore::WriteSessionDelta(int64_t key, const SessionDelta& d,
 
 Status SqliteLogStore::WriteSessionDeltas(bool batch, int64_t through, std::string_view context) {
   // Only the writer mutates the buffer, so reading it needs no lock.
-  for (const auto& [key, delta] : shared_->pending.deltas) {
+  const PendingSessions& pending = shared_->pending;
+  for (const auto& [key, delta] : pending.deltas) {
     TAILBUS_RETURN_IF_ERROR(WriteSessionDelta(key, delta, context));
   }
   if (batch) {
     for (const SessionAgg& a : aggs_) {
       TAILBUS_RETURN_IF_ERROR(WriteSessionDelta(a.key, a.ToDelta(), context));
     }
+  }
+  // Offsets: a session's buffered ones all precede the batch's, so a session
+  // in both gets one list (one row, unless it outgrew kMaxSegmentOffsets).
+  std::unordered_map<int64_t, const std::vector<int64_t>*> in_batch;
+  if (batch) {
+    for (size_t i = 0; i < aggs_.size(); ++i) in_batch.emplace(aggs_[i].key, &agg_offsets_[i]);
+  }
+  std::vector<int64_t> joined;
+  for (const auto& [key, offsets] : pending.offsets) {
+    std::span<const int64_t> list = offsets;
+    if (auto it = in_batch.find(key); it != in_batch.end()) {
+      joined.assign(offsets.begin(), offsets.end());
+      joined.insert(joined.end(), it->second->begin(), it->second->end());
+      list = joined;
+      in_batch.erase(it);
+    }
+    if (list.empty()) continue;
+    TAILBUS_RETURN_IF_ERROR(
+        sqlite::InsertSegments(db_.get(), insert_segment_.get(), key, list, segment_buf_, context));
+  }
+  for (const auto& [key, offsets] : in_batch) {
+    TAILBUS_RETURN_IF_ERROR(sqlite::InsertSegments(db_.get(), insert_segment_.get(), key, *offsets,
+                                                   segment_buf_, context));
   }
   return SetMeta("sessions_through", through, context);
 }
@@ -653,8 +703,13 @@ Status SqliteLogStore::CommitWithDeltas(bool flushed, std::string_view context) 
   TAILBUS_RETURN_IF_ERROR(Commit(context));
   if (flushed) {
     pending.deltas.clear();
+    pending.offsets.clear();
   } else {
-    for (const SessionAgg& a : aggs_) pending.deltas[a.key].Merge(a.ToDelta());
+    for (size_t i = 0; i < aggs_.size(); ++i) {
+      pending.deltas[aggs_[i].key].Merge(aggs_[i].ToDelta());
+      std::vector<int64_t>& offsets = pending.offsets[aggs_[i].key];
+      offsets.insert(offsets.end(), agg_offsets_[i].begin(), agg_offsets_[i].end());
+    }
   }
   return Status::Ok();
 }
@@ -684,6 +739,7 @@ Status SqliteLogStore::RecoverSessionDeltas() {
   const std::string context = fmt::format("{}: rebuilding session summaries of offsets {}..{}",
                                           shared_->path, sessions_through_ + 1, h);
   std::unordered_map<int64_t, SessionDelta> deltas;
+  std::unordered_map<int64_t, std::vector<int64_t>> offsets;
   {
     Stmt scan;
     TAILBUS_RETURN_IF_ERROR(
@@ -701,15 +757,19 @@ Status SqliteLogStore::RecoverSessionDeltas() {
         return Status::Corruption(
             fmt::format("{}: event at offset {} has a malformed header", context, offset));
       }
-      deltas[sqlite3_column_int64(scan.get(), 1)].Merge(
-          SessionDelta{offset, hv.timestamp_ms, hv.timestamp_ms, 1, hv.cost_tokens.value_or(0),
-                       IsErrorEvent(hv) ? 1 : 0});
+      const int64_t key = sqlite3_column_int64(scan.get(), 1);
+      deltas[key].Merge(SessionDelta{offset, hv.timestamp_ms, hv.timestamp_ms, 1,
+                                     hv.cost_tokens.value_or(0), IsErrorEvent(hv) ? 1 : 0});
+      offsets[key].push_back(offset);
     }
     if (rc != SQLITE_DONE) return ToStatus(rc, db, context);
   }
   {
     std::lock_guard lock(shared_->pending.mu);
     shared_->pending.deltas = std::move(deltas);
+    // A read-only open's readers scan the events after sessions_through
+    // instead (the file's S moves on when another process writes it).
+    if (!shared_->options.read_only) shared_->pending.offsets = std::move(offsets);
   }
   if (shared_->options.read_only) return Status::Ok();  // exact in memory for this process
   return Flush();
@@ -750,7 +810,10 @@ Status SqliteLogStore::Append(std::span<const AppendRecord> records) {
       a.min_time_ms = h.timestamp_ms;
       a.max_time_ms = h.timestamp_ms;
       aggs_.push_back(a);
+      if (agg_offsets_.size() < aggs_.size()) agg_offsets_.emplace_back();
+      agg_offsets_[aggs_.size() - 1].clear();
     }
+    agg_offsets_[it->second].push_back(r.offset);
     SessionAgg& a = aggs_[it->second];
     a.last_offset = r.offset;
     a.min_time_ms = std::min(a.min_time_ms, h.timestamp_ms);
@@ -881,22 +944,18 @@ Status SqliteLogStore::DeleteSession(std::string_view session_id, bool hard) {
   TAILBUS_RETURN_IF_ERROR(Begin(context));
   std::vector<int64_t> keys;     // every session row this call removes or hides
   std::vector<int64_t> visible;  // those not hidden yet (the ones this call hides)
-  std::vector<std::pair<int64_t, int64_t>> spans;  // each key's first and last offset
   Status st;
   {
     Stmt find;
-    st = find.Prepare(db, hard ? "SELECT session_key, deleted, first_offset, last_offset "
-                                 "FROM sessions WHERE session_id = ?1"
-                               : "SELECT session_key, deleted, first_offset, last_offset "
-                                 "FROM sessions WHERE session_id = ?1 AND deleted = 0");
+    st = find.Prepare(db, hard ? "SELECT session_key, deleted FROM sessions WHERE session_id = ?1"
+                               : "SELECT session_key, deleted FROM sessions "
+                                 "WHERE session_id = ?1 AND deleted = 0");
     if (st.ok()) {
       BindText(find.get(), 1, session_id, false);
       int rc;
       while ((rc = sqlite3_step(find.get())) == SQLITE_ROW) {
         keys.push_back(sqlite3_column_int64(find.get(), 0));
         if (sqlite3_column_int(find.get(), 1) == 0) visible.push_back(keys.back());
-        spans.emplace_back(sqlite3_column_int64(find.get(), 2),
-                           sqlite3_column_int64(find.get(), 3));
       }
       if (rc != SQLITE_DONE) st = ToStatus(rc, db, context);
     }
@@ -913,36 +972,8 @@ Status SqliteLogStore::DeleteSession(std::string_view session_id, bool hard) {
   int64_t removed_rows = 0;
   int64_t removed_bytes = 0;
   if (hard) {
-    // The session's rows lie in the index chunks of its first..last offset.
-    Stmt measure, del_events, del_session;
-    st = measure.Prepare(db,
-                         "SELECT count(*), total(length(CAST(body AS BLOB))) FROM events "
-                         "INDEXED BY events_by_session_chunk WHERE " TAILBUS_SESSION_CHUNK_EXPR
-                         " = ?2 AND session_key = ?1");
-    if (st.ok()) {
-      st = del_events.Prepare(
-          db, "DELETE FROM events WHERE " TAILBUS_SESSION_CHUNK_EXPR " = ?2 AND session_key = ?1");
-    }
-    if (st.ok()) st = del_session.Prepare(db, "DELETE FROM sessions WHERE session_key = ?1");
-    auto step = [&](Stmt& stmt, int64_t key, int64_t chunk, int want) {
-      sqlite3_bind_int64(stmt.get(), 1, key);
-      sqlite3_bind_int64(stmt.get(), 2, chunk);
-      int rc = sqlite3_step(stmt.get());
-      if (rc == SQLITE_ROW) {
-        removed_rows += sqlite3_column_int64(stmt.get(), 0);
-        removed_bytes += static_cast<int64_t>(sqlite3_column_double(stmt.get(), 1));
-      }
-      sqlite3_reset(stmt.get());
-      return rc == want ? Status::Ok() : ToStatus(rc, db, context);
-    };
-    for (size_t i = 0; st.ok() && i < keys.size(); ++i) {
-      const int64_t last_chunk = sqlite::SessionChunk(spans[i].second);
-      for (int64_t c = sqlite::SessionChunk(spans[i].first); st.ok() && c <= last_chunk; ++c) {
-        st = step(measure, keys[i], c, SQLITE_ROW);
-        if (st.ok()) st = step(del_events, keys[i], c, SQLITE_DONE);
-      }
-      if (st.ok()) st = step(del_session, keys[i], 0, SQLITE_DONE);
-    }
+    // The Flush above listed every offset of the session in session_segments.
+    st = DeleteSessionRows(keys, removed_rows, removed_bytes, context);
     if (st.ok()) st = SetMeta("retained_bytes", retained_bytes_ - removed_bytes, context);
     if (st.ok()) st = SetMeta("event_count", event_count_ - removed_rows, context);
   } else {
@@ -971,6 +1002,55 @@ Status SqliteLogStore::DeleteSession(std::string_view session_id, bool hard) {
   }
   if (auto it = session_keys_.find(session_id); it != session_keys_.end()) {
     session_keys_.erase(it);
+  }
+  return Status::Ok();
+}
+
+Status SqliteLogStore::DeleteSessionRows(const std::vector<int64_t>& keys, int64_t& removed_rows,
+                                         int64_t& removed_bytes, std::string_view context) {
+  sqlite3* db = db_.get();
+  Stmt segments, del_event, del_segments, del_session;
+  TAILBUS_RETURN_IF_ERROR(segments.Prepare(
+      db,
+      "SELECT first_offset, last_offset, offsets FROM session_segments WHERE session_key = ?1"));
+  TAILBUS_RETURN_IF_ERROR(del_event.Prepare(
+      db, "DELETE FROM events WHERE log_offset = ?1 RETURNING length(CAST(body AS BLOB))"));
+  TAILBUS_RETURN_IF_ERROR(
+      del_segments.Prepare(db, "DELETE FROM session_segments WHERE session_key = ?1"));
+  TAILBUS_RETURN_IF_ERROR(del_session.Prepare(db, "DELETE FROM sessions WHERE session_key = ?1"));
+  std::vector<int64_t> offsets;
+  for (int64_t key : keys) {
+    ResetOnExit reset(segments.get());
+    sqlite3_bind_int64(segments.get(), 1, key);
+    int rc;
+    while ((rc = sqlite3_step(segments.get())) == SQLITE_ROW) {
+      offsets.clear();
+      const int64_t first = sqlite3_column_int64(segments.get(), 0);
+      if (!sqlite::DecodeOffsetList(
+              first, sqlite3_column_int64(segments.get(), 1), ColumnBlob(segments.get(), 2), 0,
+              std::numeric_limits<int64_t>::max(), std::numeric_limits<size_t>::max(), offsets)) {
+        return Status::Corruption(
+            fmt::format("{}: session {}'s segment at offset {} is malformed", context, key, first));
+      }
+      for (int64_t offset : offsets) {
+        ResetOnExit reset_event(del_event.get());
+        sqlite3_bind_int64(del_event.get(), 1, offset);
+        rc = sqlite3_step(del_event.get());
+        if (rc == SQLITE_ROW) {  // evicted rows are simply absent
+          removed_rows += 1;
+          removed_bytes += sqlite3_column_int64(del_event.get(), 0);
+          rc = sqlite3_step(del_event.get());
+        }
+        if (rc != SQLITE_DONE) return ToStatus(rc, db, context);
+      }
+    }
+    if (rc != SQLITE_DONE) return ToStatus(rc, db, context);
+    for (Stmt* del : {&del_segments, &del_session}) {
+      ResetOnExit reset_del(del->get());
+      sqlite3_bind_int64(del->get(), 1, key);
+      rc = sqlite3_step(del->get());
+      if (rc != SQLITE_DONE) return ToStatus(rc, db, context);
+    }
   }
   return Status::Ok();
 }
@@ -1037,11 +1117,16 @@ Result<int64_t> SqliteLogStore::RunRetentionStep(const RetentionPolicy& policy, 
   std::vector<Removed> removed;
   if (st.ok()) {
     Stmt del;
-    st = del.Prepare(db, "DELETE FROM events WHERE log_offset <= ?1");
-    if (st.ok()) {
-      sqlite3_bind_int64(del.get(), 1, last_due);
-      int rc = sqlite3_step(del.get());
-      if (rc != SQLITE_DONE) st = ToStatus(rc, db, context);
+    // Segments still listing a retained offset stay; readers skip the
+    // evicted offsets they also list.
+    for (const char* sql : {"DELETE FROM events WHERE log_offset <= ?1",
+                            "DELETE FROM session_segments WHERE last_offset <= ?1"}) {
+      if (st.ok()) st = del.Prepare(db, sql);
+      if (st.ok()) {
+        sqlite3_bind_int64(del.get(), 1, last_due);
+        int rc = sqlite3_step(del.get());
+        if (rc != SQLITE_DONE) st = ToStatus(rc, db, context);
+      }
     }
   }
   if (st.ok()) {

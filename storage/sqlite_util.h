@@ -86,6 +86,13 @@ inline std::string_view ColumnText(sqlite3_stmt* s, int col) {
   return {reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s, col))};
 }
 
+// Column blob as bytes (empty for NULL). Valid until the next step/reset.
+inline std::string_view ColumnBlob(sqlite3_stmt* s, int col) {
+  const void* p = sqlite3_column_blob(s, col);
+  if (p == nullptr) return {};
+  return {static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s, col))};
+}
+
 // Runs SQL without results (may hold several statements).
 Status Exec(sqlite3* db, const char* sql, std::string_view context);
 

@@ -70,23 +70,25 @@ std::vector<std::string> Ledger::Problems() const {
 
 // ---- reading and auditing the log ------------------------------------------------
 
-Result<LogContents> ReadLog(const std::string& base_url) {
+// Every event of GET base_url + path (a history page endpoint) up to the head
+// of its first page, page after page.
+Result<LogContents> ReadPages(const std::string& base_url, const std::string& path) {
   LogContents log;
   int64_t after = 0;
   bool first = true;
   while (true) {
-    auto r = HttpRequest("GET", fmt::format("{}/api/events?after={}&limit=1000", base_url, after),
-                         {}, "application/json", 30'000);
+    auto r = HttpRequest("GET", fmt::format("{}{}?after={}&limit=1000", base_url, path, after), {},
+                         "application/json", 30'000);
     if (!r.ok()) return r.status();
     if (r->status != 200) {
       return Status::IoError(
-          fmt::format("GET /api/events?after={}: {} {}", after, r->status, r->body));
+          fmt::format("GET {}?after={}: {} {}", path, after, r->status, r->body));
     }
     rapidjson::Document page;
     page.Parse(r->body.data(), r->body.size());
     if (page.HasParseError() || !page.IsObject() || !page.HasMember("events") ||
         !page["events"].IsArray()) {
-      return Status::IoError("GET /api/events: not a page: " + r->body.substr(0, 200));
+      return Status::IoError(fmt::format("GET {}: not a page: {}", path, r->body.substr(0, 200)));
     }
     if (first) {
       log.head = IntMember(page, "head");
@@ -100,11 +102,15 @@ Result<LogContents> ReadLog(const std::string& base_url) {
     }
     const int64_t next = IntMember(page, "next_after");
     const bool more = page.HasMember("has_more") && page["has_more"].IsTrue();
-    if (next <= after && more) return Status::IoError("GET /api/events: next_after did not move");
+    if (next <= after && more) return Status::IoError("GET " + path + ": next_after did not move");
     after = next;
     if (!more || after >= log.head) break;
   }
   return log;
+}
+
+Result<LogContents> ReadLog(const std::string& base_url) {
+  return ReadPages(base_url, "/api/events");
 }
 
 std::vector<std::string> AuditLog(const LogContents& log,
@@ -158,12 +164,14 @@ Result<std::vector<std::string>> AuditSessions(const std::string& base_url,
                                                const LogContents& log) {
   struct Expected {
     int64_t count = 0, first = 0, last = 0;
+    std::vector<int64_t> offsets;
   };
   std::map<std::string, Expected> want;
   for (const LoggedEvent& e : log.events) {
     Expected& x = want[e.session_id];
     if (x.count++ == 0) x.first = e.offset;
     x.last = e.offset;
+    x.offsets.push_back(e.offset);
   }
   auto r =
       HttpRequest("GET", base_url + "/api/sessions?limit=1000", {}, "application/json", 30'000);
@@ -200,6 +208,18 @@ Result<std::vector<std::string>> AuditSessions(const std::string& base_url,
   }
   if (listed != want.size()) {
     problem(fmt::format("{} sessions listed, the log has events of {}", listed, want.size()));
+  }
+  // Each session's own history (the per-session index, rebuilt after every
+  // crash) lists exactly its events in the log.
+  for (const auto& [id, x] : want) {
+    auto events = ReadPages(base_url, "/api/sessions/" + id + "/events");
+    if (!events.ok()) return events.status();
+    std::vector<int64_t> got;
+    for (const LoggedEvent& e : events->events) got.push_back(e.offset);
+    if (got != x.offsets) {
+      problem(fmt::format("session {}: its history holds {} events, the log {}", id, got.size(),
+                          x.offsets.size()));
+    }
   }
   return problems;
 }

@@ -69,7 +69,9 @@ std::vector<std::string> AuditLog(const LogContents& log,
 
 // The session summaries the server reports (GET /api/sessions) against the
 // events of `log`, read while nothing is being appended: each session's
-// event count and first and last offsets, and no session missing or extra.
+// event count and first and last offsets, and no session missing or extra;
+// and each session's history (GET /api/sessions/{id}/events) holds exactly
+// its events of `log`.
 // Returns the problems found (empty: all good). IoError if a request fails.
 Result<std::vector<std::string>> AuditSessions(const std::string& base_url, const LogContents& log);
 

@@ -1,6 +1,7 @@
-// The per-session index (schema version 2: events_by_session_chunk, one range
-// per chunk of 2^15 offsets): reads and hard deletes of sessions whose events
-// span several chunks, and the migration of version-1 files.
+// The per-session index (schema version 4: session_segments, one row per
+// session per summary flush, plus the writer's buffered offsets): reads and
+// hard deletes of sessions whose events span many flushes, and the migration
+// of version 1 and version 3 files.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -15,6 +16,7 @@ namespace {
 using testing::AppendBatch;
 using testing::AppendMany;
 using testing::Batch;
+using testing::CopyLogFiles;
 using testing::Ev;
 using testing::Offsets;
 using testing::OpenOrDie;
@@ -22,7 +24,14 @@ using testing::ParseOrDie;
 using testing::RawDb;
 using testing::TempDir;
 
-constexpr int64_t kChunk = int64_t{1} << 15;  // offsets per index chunk (schema.sql)
+// Flushes every 1,000 events (and not by time), so a log of a few thousand
+// events has many segment rows and a buffered tail.
+StorageOptions FlushEvery1000() {
+  StorageOptions o;
+  o.session_flush_events = 1000;
+  o.session_flush_interval_ms = int64_t{1} << 40;
+  return o;
+}
 
 std::vector<int64_t> Range(int64_t first, int64_t last) {
   std::vector<int64_t> out;
@@ -30,24 +39,32 @@ std::vector<int64_t> Range(int64_t first, int64_t last) {
   return out;
 }
 
-// Session "a": offsets 1..10 (chunk 0) and, after 2.2 chunks of sessions
-// s0..s9 (which fill chunk 1 entirely), 5 more at the head (chunk 2).
+// Session "a": offsets 1..10, then 5,000 events of sessions s0..s9 (five
+// flushes), then 5 more of "a" at the head, still buffered by the writer.
 int64_t MakeSpanningLog(LogStore& store) {
   Batch first;
   for (int i = 0; i < 10; ++i) first.Add(Ev("a"));
   EXPECT_TRUE(AppendBatch(store, first).ok());
-  EXPECT_TRUE(AppendMany(store, static_cast<int>(2 * kChunk), 10).ok());
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(AppendMany(store, 100, 10).ok());
   Batch last;
   for (int i = 0; i < 5; ++i) last.Add(Ev("a"));
   EXPECT_TRUE(AppendBatch(store, last).ok());
-  EXPECT_GE(store.head(), 2 * kChunk + 15);
+  EXPECT_EQ(store.head(), 5015);
   return store.head();
 }
 
-TEST(SessionIndexTest, ReadsOneSessionAcrossIndexChunks) {
+TEST(SessionIndexTest, ReadsOneSessionAcrossSegmentsAndTheBufferedTail) {
   TempDir dir;
-  auto store = OpenOrDie(dir.File("x.db"));
+  const std::string path = dir.File("x.db");
+  auto store = OpenOrDie(path, FlushEvery1000());
   const int64_t head = MakeSpanningLog(*store);
+  {
+    RawDb raw(path);
+    // Listed: a's first ten in one row; its last five only in the buffer.
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM session_segments WHERE session_key = 1"), "1");
+    EXPECT_NE(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"),
+              std::to_string(head));
+  }
   auto reader = store->NewReader();
   const Filter a = ParseOrDie(R"({"session_ids":["a"]})");
 
@@ -58,7 +75,7 @@ TEST(SessionIndexTest, ReadsOneSessionAcrossIndexChunks) {
   EXPECT_EQ(Offsets(*all), want);
   EXPECT_EQ(all->next_after, head);
 
-  // From inside the session, and paginated across the empty chunk.
+  // From inside the session, paginated across the listed and buffered parts.
   auto tail = reader->Read(7, a, 4, 4096);
   ASSERT_TRUE(tail.ok());
   EXPECT_EQ(Offsets(*tail), (std::vector<int64_t>{8, 9, 10, head - 4}));
@@ -74,43 +91,154 @@ TEST(SessionIndexTest, ReadsOneSessionAcrossIndexChunks) {
   for (int64_t o : {14, 24, 34}) merged_want.push_back(o);
   EXPECT_EQ(Offsets(*merged), merged_want);
 
-  // A session only in later chunks: every one of its events, in order.
-  auto s7 = reader->Read(kChunk, ParseOrDie(R"({"session_ids":["s7"]})"), 100'000, 100'000);
+  // A session starting mid-segment: every one of its events after the offset.
+  auto s7 = reader->Read(2000, ParseOrDie(R"({"session_ids":["s7"]})"), 100'000, 100'000);
   ASSERT_TRUE(s7.ok());
   std::vector<int64_t> s7_want;
   for (int64_t o = 11 + 7; o <= head - 5; o += 10) {
-    if (o > kChunk) s7_want.push_back(o);
+    if (o > 2000) s7_want.push_back(o);
   }
   EXPECT_EQ(Offsets(*s7), s7_want);
 }
 
-TEST(SessionIndexTest, HardDeleteRemovesSessionRowsInEveryChunk) {
+TEST(SessionIndexTest, MaxScanCapsAMergedReadAtTheShortestSession) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"), FlushEvery1000());
+  MakeSpanningLog(*store);
+  auto reader = store->NewReader();
+  // s1 and s2 alternate; at most 3 examined: s1's 12, 22, 32 and s2's 13, 23
+  // (s2's third, 33, comes after the cap at 32 and waits for the next page).
+  auto page = reader->Read(0, ParseOrDie(R"({"session_ids":["s1","s2"]})"), 100, 3);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(Offsets(*page), (std::vector<int64_t>{12, 13, 22}));
+  EXPECT_EQ(page->next_after, 22);
+  auto next = reader->Read(page->next_after, ParseOrDie(R"({"session_ids":["s1","s2"]})"), 100, 3);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(Offsets(*next), (std::vector<int64_t>{23, 32, 33}));
+}
+
+TEST(SessionIndexTest, AnotherProcessReadsTheUnlistedTailByOffset) {
   TempDir dir;
   const std::string path = dir.File("x.db");
-  auto store = OpenOrDie(path);
+  auto store = OpenOrDie(path, FlushEvery1000());
   const int64_t head = MakeSpanningLog(*store);
+  StorageOptions ro;
+  ro.read_only = true;
+  auto other = OpenOrDie(path, ro);
+  std::vector<int64_t> want = Range(1, 10);
+  for (int64_t o : Range(head - 4, head)) want.push_back(o);
+  auto page = other->NewReader()->Read(0, ParseOrDie(R"({"session_ids":["a"]})"), 100, 100'000);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(Offsets(*page), want);
+  EXPECT_EQ(page->next_after, head);
+}
+
+TEST(SessionIndexTest, MalformedSegmentIsCorruptionNotACrash) {
+  TempDir dir;
+  const std::string path = dir.File("x.db");
+  {
+    auto store = OpenOrDie(path, FlushEvery1000());
+    MakeSpanningLog(*store);
+  }
+  {
+    RawDb raw(path);
+    // A zero distance (and a truncated varint) where a's offsets should be.
+    raw.Exec("UPDATE session_segments SET offsets = x'0080' WHERE session_key = 1");
+  }
+  auto store = OpenOrDie(path);
+  auto page = store->NewReader()->Read(0, ParseOrDie(R"({"session_ids":["a"]})"), 100, 100);
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(page.status().message().find("segment at offset 1 is malformed"), std::string::npos)
+      << page.status().message();
+  // Other sessions still read.
+  EXPECT_TRUE(store->NewReader()->Read(0, ParseOrDie(R"({"session_ids":["s1"]})"), 5, 100).ok());
+}
+
+TEST(SessionIndexTest, HardDeleteRemovesSessionRowsInEverySegment) {
+  TempDir dir;
+  const std::string path = dir.File("x.db");
+  auto store = OpenOrDie(path, FlushEvery1000());
+  const int64_t head = MakeSpanningLog(*store);
+  ASSERT_TRUE(store->DeleteSession("s4", /*hard=*/true).ok());
   ASSERT_TRUE(store->DeleteSession("a", /*hard=*/true).ok());
   RawDb raw(path);
   EXPECT_EQ(raw.Query("SELECT count(*) FROM events WHERE session_key NOT IN "
                       "(SELECT session_key FROM sessions)"),
             "0");
-  EXPECT_EQ(raw.Query("SELECT count(*) FROM events"), std::to_string(head - 15));
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM session_segments WHERE session_key NOT IN "
+                      "(SELECT session_key FROM sessions)"),
+            "0");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM events"), std::to_string(head - 15 - 500));
   EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'event_count'"),
-            std::to_string(head - 15));
+            std::to_string(head - 15 - 500));
   EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'retained_bytes'"),
             raw.Query("SELECT sum(length(CAST(body AS BLOB))) FROM events"));
+}
+
+TEST(SessionIndexTest, RetentionDropsSegmentsOnlyOnceAllTheirOffsetsAreEvicted) {
+  TempDir dir;
+  const std::string path = dir.File("x.db");
+  auto store = OpenOrDie(path, FlushEvery1000());
+  const int64_t head = MakeSpanningLog(*store);
+  RetentionPolicy keep_last;
+  keep_last.max_events = 2500;
+  while (true) {
+    auto removed = store->RunRetentionStep(keep_last, 0, 1000);
+    ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+    if (*removed == 0) break;
+  }
+  const int64_t earliest = store->earliest();
+  ASSERT_EQ(earliest, head - 2500 + 1);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM session_segments WHERE last_offset < " +
+                      std::to_string(earliest)),
+            "0");
+  // Every session still reads exactly its retained events, the evicted
+  // offsets of straddling segments skipped.
+  auto reader = store->NewReader();
+  auto s5 = reader->Read(earliest - 1, ParseOrDie(R"({"session_ids":["s5"]})"), 10'000, 10'000);
+  ASSERT_TRUE(s5.ok()) << s5.status().ToString();
+  std::vector<int64_t> want;
+  for (int64_t o = 11 + 5; o <= head - 5; o += 10) {
+    if (o >= earliest) want.push_back(o);
+  }
+  EXPECT_EQ(Offsets(*s5), want);
 }
 
 // Turns a file written by this build back into schema version 1's layout.
 void DowngradeToVersion1(const std::string& path) {
   RawDb raw(path);
   raw.Exec(
-      "BEGIN; DROP INDEX events_by_session_chunk; DELETE FROM meta WHERE key = 'sessions_through'; "
+      "BEGIN; DROP TABLE session_segments; DELETE FROM meta WHERE key = 'sessions_through'; "
       "CREATE INDEX events_by_session ON events(session_key); PRAGMA user_version = 1; COMMIT;");
 }
 
-std::string IndexSql(RawDb& raw, const std::string& name) {
+// ... and back into version 3's, with sessions_through at `through`.
+void DowngradeToVersion3(const std::string& path) {
+  RawDb raw(path);
+  raw.Exec(
+      "BEGIN; DROP TABLE session_segments; "
+      "CREATE INDEX events_by_session_chunk ON events(log_offset >> 15, session_key); "
+      "PRAGMA user_version = 3; COMMIT;");
+}
+
+std::string SchemaSqlOf(RawDb& raw, const std::string& name) {
   return raw.Query("SELECT sql FROM sqlite_schema WHERE name = '" + name + "'");
+}
+
+// The migrated file's schema text is a new file's, word for word.
+void ExpectSchemaLikeNewFile(RawDb& raw, TempDir& dir) {
+  auto fresh = OpenOrDie(dir.File("fresh.db"));
+  RawDb fresh_raw(dir.File("fresh.db"));
+  EXPECT_EQ(raw.Query("SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema "
+                      "ORDER BY name)"),
+            fresh_raw.Query("SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema "
+                            "ORDER BY name)"));
+  for (const char* name : {"session_segments", "session_segments_by_end"}) {
+    EXPECT_NE(SchemaSqlOf(raw, name), "") << name;
+    EXPECT_EQ(SchemaSqlOf(raw, name), SchemaSqlOf(fresh_raw, name)) << name;
+  }
 }
 
 TEST(SessionIndexTest, MigratesVersion1FileWhenOpenedForWriting) {
@@ -132,12 +260,8 @@ TEST(SessionIndexTest, MigratesVersion1FileWhenOpenedForWriting) {
     RawDb raw(path);
     EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SchemaVersion()));
     EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "50");
-    EXPECT_EQ(IndexSql(raw, "events_by_session"), "");
-    auto fresh = OpenOrDie(dir.File("fresh.db"));
-    RawDb fresh_raw(dir.File("fresh.db"));
-    EXPECT_EQ(IndexSql(raw, "events_by_session_chunk"),
-              IndexSql(fresh_raw, "events_by_session_chunk"));
-    EXPECT_NE(IndexSql(raw, "events_by_session_chunk"), "");
+    EXPECT_EQ(SchemaSqlOf(raw, "events_by_session"), "");
+    ExpectSchemaLikeNewFile(raw, dir);
   }
   auto reader = store->NewReader();
   const Filter s2 = ParseOrDie(R"({"session_ids":["s2"]})");
@@ -152,6 +276,41 @@ TEST(SessionIndexTest, MigratesVersion1FileWhenOpenedForWriting) {
   ASSERT_TRUE(store->DeleteSession("s2", true).ok());
   EXPECT_TRUE(reader->Read(0, s2, 100, 100)->events.empty());
   EXPECT_EQ(reader->Stats()->event_count, 44);
+}
+
+TEST(SessionIndexTest, MigratesVersion3FileListingOffsetsAndRecoveringItsBufferedTail) {
+  TempDir dir;
+  const std::string path = dir.File("old.db");
+  const Filter s3 = ParseOrDie(R"({"session_ids":["s3"]})");
+  std::vector<int64_t> want;
+  {
+    // 3,000 events over 7 sessions, flushed at 2,000: the file as a crash
+    // leaves it has sessions_through 2,000 and the rest in no segment.
+    StorageOptions o = FlushEvery1000();
+    o.session_flush_events = 2000;
+    auto store = OpenOrDie(dir.File("live.db"), o);
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
+    want = Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000));
+    ASSERT_EQ(want.size(), 420u);
+    CopyLogFiles(dir.File("live.db"), path);
+  }
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "2000");
+  }
+  DowngradeToVersion3(path);
+
+  auto store = OpenOrDie(path, FlushEvery1000());
+  {
+    RawDb raw(path);
+    EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SchemaVersion()));
+    EXPECT_EQ(SchemaSqlOf(raw, "events_by_session_chunk"), "");
+    ExpectSchemaLikeNewFile(raw, dir);
+    // The open listed the recovered tail too.
+    EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "3000");
+    EXPECT_EQ(raw.Query("SELECT max(last_offset) FROM session_segments"), "3000");
+  }
+  EXPECT_EQ(Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000)), want);
 }
 
 TEST(SessionIndexTest, ReadOnlyOpenReadsVersion1FileWithoutChangingIt) {
@@ -175,7 +334,7 @@ TEST(SessionIndexTest, ReadOnlyOpenReadsVersion1FileWithoutChangingIt) {
   }
   RawDb raw(path);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "1");
-  EXPECT_NE(IndexSql(raw, "events_by_session"), "");
+  EXPECT_NE(SchemaSqlOf(raw, "events_by_session"), "");
 }
 
 TEST(SessionIndexTest, RefusesSchemaVersionOlderThanAnyItMigrates) {

@@ -83,6 +83,15 @@ inline Status AppendMany(LogStore& store, int n, int sessions, int64_t ingested_
   return AppendBatch(store, batch);
 }
 
+// Copies the log's files as they are now: what a crash at this instant leaves.
+inline void CopyLogFiles(const std::string& from, const std::string& to) {
+  for (const char* suffix : {"", "-wal"}) {
+    if (std::filesystem::exists(from + suffix)) {
+      std::filesystem::copy_file(from + suffix, to + suffix);
+    }
+  }
+}
+
 inline std::unique_ptr<LogStore> OpenOrDie(const std::string& path,
                                            const StorageOptions& options = {}) {
   auto store = LogStore::Open(path, options);
