@@ -41,6 +41,9 @@ struct Conn;
 
 // Control frames queued per connection before the server stops reading it.
 inline constexpr size_t kMaxControlFrames = 256;
+// Most bytes of queued control messages one WRITEABLE callback sends in one
+// write (ws_subscription.cc, WriteControl); the first is sent whatever its size.
+inline constexpr size_t kMaxCoalescedControlBytes = 64 * 1024;
 
 // What a finished bus operation reports back to the network thread.
 struct Completion {
@@ -248,6 +251,9 @@ class Server::Impl {
                       uint16_t close_code);
   // Writes `scratch_` (after LWS_PRE) as one WebSocket text frame or SSE chunk.
   bool WriteScratch(Conn* conn);
+  // Sends queued control messages of a WebSocket connection: one as it is,
+  // several framed together in one raw write. False when the write failed.
+  bool WriteControl(Conn* conn);
   std::string& ScratchBuffer();  // cleared, with LWS_PRE bytes of headroom
   std::string AllowedOrigin(std::string_view origin) const;
   // The WebSocket upgrade's Origin check: allowed_origins, or same-origin

@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "ws/ws_frame.h"
+
 namespace tailbus {
 
 // ---- URLs ---------------------------------------------------------------------
@@ -271,19 +273,8 @@ void ApplyMask(char* p, size_t len, const uint8_t mask[4], size_t pos) {
 
 // A complete client frame (masked), preceded by LWS_PRE bytes of headroom.
 std::string BuildFrame(uint8_t opcode, std::string_view payload) {
-  uint8_t header[14];
-  size_t n = 0;
-  header[n++] = static_cast<uint8_t>(0x80 | opcode);  // FIN
-  if (payload.size() < 126) {
-    header[n++] = static_cast<uint8_t>(0x80 | payload.size());
-  } else if (payload.size() <= 0xffff) {
-    header[n++] = 0x80 | 126;
-    header[n++] = static_cast<uint8_t>(payload.size() >> 8);
-    header[n++] = static_cast<uint8_t>(payload.size());
-  } else {
-    header[n++] = 0x80 | 127;
-    for (int i = 7; i >= 0; --i) header[n++] = static_cast<uint8_t>(payload.size() >> (i * 8));
-  }
+  uint8_t header[ws::kMaxFrameHeaderBytes + 4];
+  size_t n = ws::EncodeFrameHeader(opcode, payload.size(), /*masked=*/true, header);
   uint64_t r = Rng()();
   uint8_t mask[4];
   std::memcpy(mask, &r, 4);

@@ -20,6 +20,7 @@
 #include "ws/frames.h"
 #include "ws/server_internal.h"
 #include "ws/wire.h"
+#include "ws/ws_frame.h"
 
 namespace tailbus::ws {
 namespace {
@@ -457,10 +458,7 @@ int Server::Impl::OnWsWriteable(Conn* conn) {
     return 0;
   }
   if (!conn->control.empty()) {
-    std::string& buf = ScratchBuffer();
-    buf += conn->control.front();
-    conn->control.pop_front();
-    if (!WriteScratch(conn)) return -1;
+    if (!WriteControl(conn)) return -1;
     MaybeResumeRx(conn);
     RequestWritable(conn, !conn->control.empty() || conn->close_code != 0);
     return 0;
@@ -473,6 +471,31 @@ int Server::Impl::OnWsWriteable(Conn* conn) {
   }
   if (conn->sub) return Deliver(conn);
   return 0;
+}
+
+bool Server::Impl::WriteControl(Conn* conn) {
+  std::string& buf = ScratchBuffer();
+  if (conn->control.size() == 1) {
+    buf += conn->control.front();
+    conn->control.pop_front();
+    return WriteScratch(conn);
+  }
+  // Several queued (a commit completes many pipelined publishes at once):
+  // frame them here and hand libwebsockets one raw write, one send() instead
+  // of one per ack. Still a single lws_write in this callback, of complete
+  // frames (nothing here fragments a frame, and lws calls WRITEABLE only once
+  // an earlier partial write has drained), so the stream stays well framed.
+  while (!conn->control.empty() &&
+         (buf.size() == LWS_PRE ||
+          buf.size() + conn->control.front().size() <= LWS_PRE + kMaxCoalescedControlBytes)) {
+    AppendServerTextFrame(buf, conn->control.front());
+    conn->control.pop_front();
+  }
+  const size_t len = buf.size() - LWS_PRE;
+  const int n = lws_write(conn->wsi, reinterpret_cast<unsigned char*>(buf.data()) + LWS_PRE, len,
+                          LWS_WRITE_RAW);
+  conn->last_write_ms = Now();
+  return n >= 0 && static_cast<size_t>(n) >= len;
 }
 
 int Server::Impl::Deliver(Conn* conn) {
