@@ -91,10 +91,11 @@ std::vector<std::vector<Event>> MakeBatches(const Config& c) {
 struct Figures {
   double append_eps = 0, ack_p50_ms = 0, ack_p99_ms = 0;
   double replay_eps = 0, session_eps = 0;
-  double raw_plain_rps = 0, raw_indexed_rps = 0;
+  double raw_plain_rps = 0, raw_indexed_rps = 0, raw_segments_rps = 0;
+  double raw_clustered_rps = 0, raw_clustered_read_rps = 0;
   // The same, per CPU-second of the process (all threads).
   double append_cpu = 0, replay_cpu = 0, session_cpu = 0;
-  double raw_plain_cpu = 0, raw_indexed_cpu = 0;
+  double raw_plain_cpu = 0, raw_indexed_cpu = 0, raw_segments_cpu = 0;
   // Plain SQLite reads of the same log (storage/raw_read_probe.h); per CPU-second
   // of the reading thread.
   RawReadRates raw_read;
@@ -255,13 +256,36 @@ void MeasureRaw(const Config& c, Figures* f) {
   cpu_start = CpuSeconds();
   auto b = MeasureRawInsertRate(c.dir + "/raw-indexed.db", indexed);
   f->raw_indexed_cpu = static_cast<double>(indexed.rows) / (CpuSeconds() - cpu_start);
-  if (!a.ok() || !b.ok()) {
-    fmt::print(stderr, "bench: raw probe failed: {} {}\n", a.status().ToString(),
-               b.status().ToString());
+  // The log's own layout: no row index, each session's offsets written in bulk
+  // (session_segments) every 100k rows, as StorageOptions::session_flush_events.
+  RawInsertProbeOptions segmented = indexed;
+  segmented.session_index = false;
+  segmented.rows_per_transaction = 1'000;
+  segmented.segment_flush_rows = 100'000;
+  cpu_start = CpuSeconds();
+  auto d = MeasureRawInsertRate(c.dir + "/raw-segments.db", segmented);
+  f->raw_segments_cpu = static_cast<double>(segmented.rows) / (CpuSeconds() - cpu_start);
+  if (!a.ok() || !b.ok() || !d.ok()) {
+    fmt::print(stderr, "bench: raw probe failed: {} {} {}\n", a.status().ToString(),
+               b.status().ToString(), d.status().ToString());
     std::exit(1);
   }
   f->raw_plain_rps = *a;
   f->raw_indexed_rps = *b;
+  f->raw_segments_rps = *d;
+  // The alternative not taken: segments that also hold a second,
+  // session-clustered copy of every body (fast one-session reads).
+  RawInsertProbeOptions clustered = segmented;
+  clustered.segment_bodies = true;
+  auto e = MeasureRawInsertRate(c.dir + "/raw-clustered.db", clustered);
+  auto e_read = e.ok() ? MeasureRawClusteredReadRate(c.dir + "/raw-clustered.db", clustered)
+                       : Result<double>(e.status());
+  if (!e_read.ok()) {
+    fmt::print(stderr, "bench: raw clustered probe failed: {}\n", e_read.status().ToString());
+    std::exit(1);
+  }
+  f->raw_clustered_rps = *e;
+  f->raw_clustered_read_rps = *e_read;
 }
 
 }  // namespace
@@ -306,11 +330,16 @@ int main(int argc, char** argv) {
   };
   row("raw SQLite, no index, 1k rows/txn (rows)", f.raw_plain_rps, f.raw_plain_cpu);
   row("raw SQLite, session index, 20k/txn (rows)", f.raw_indexed_rps, f.raw_indexed_cpu);
+  row("raw SQLite, bulk session segments (rows)", f.raw_segments_rps, f.raw_segments_cpu);
+  row("raw SQLite, segments + clustered bodies (rows)", f.raw_clustered_rps, 0);
+  row("  its one-session read (rows)", f.raw_clustered_read_rps, 0);
   row("Bus::Append durable (events)", f.append_eps, f.append_cpu);
   ratio("  ratio to raw indexed ceiling", f.append_eps / f.raw_indexed_rps,
         f.append_cpu / f.raw_indexed_cpu);
   ratio("  ratio to raw no-index ceiling", f.append_eps / f.raw_plain_rps,
         f.append_cpu / f.raw_plain_cpu);
+  ratio("  ratio to raw segments ceiling (same layout)", f.append_eps / f.raw_segments_rps,
+        f.append_cpu / f.raw_segments_cpu);
   fmt::print("{:<44} {:>14.1f}\n", "  ack latency p50 (ms)", f.ack_p50_ms);
   fmt::print("{:<44} {:>14.1f}\n", "  ack latency p99 (ms)", f.ack_p99_ms);
   const RawReadRates& rr = f.raw_read;
@@ -326,12 +355,12 @@ int main(int argc, char** argv) {
   if (!c.json_out.empty()) {
     std::ofstream(c.json_out)
         << fmt::format(
-               R"({{"events":{},"sessions":{},"event_bytes":{},"raw_plain_rps":{:.0f},"raw_indexed_rps":{:.0f},"append_eps":{:.0f},"ack_p50_ms":{:.2f},"ack_p99_ms":{:.2f},"replay_eps":{:.0f},"session_eps":{:.0f},"raw_plain_cpu":{:.0f},"raw_indexed_cpu":{:.0f},"append_cpu":{:.0f},"replay_cpu":{:.0f},"session_cpu":{:.0f},"raw_read_all_rps":{:.0f},"raw_read_session_rps":{:.0f},"raw_read_all_cpu":{:.0f},"raw_read_session_cpu":{:.0f}}})",
+               R"({{"events":{},"sessions":{},"event_bytes":{},"raw_plain_rps":{:.0f},"raw_indexed_rps":{:.0f},"raw_segments_rps":{:.0f},"raw_clustered_rps":{:.0f},"raw_clustered_read_rps":{:.0f},"append_eps":{:.0f},"ack_p50_ms":{:.2f},"ack_p99_ms":{:.2f},"replay_eps":{:.0f},"session_eps":{:.0f},"raw_plain_cpu":{:.0f},"raw_indexed_cpu":{:.0f},"append_cpu":{:.0f},"replay_cpu":{:.0f},"session_cpu":{:.0f},"raw_read_all_rps":{:.0f},"raw_read_session_rps":{:.0f},"raw_read_all_cpu":{:.0f},"raw_read_session_cpu":{:.0f}}})",
                c.events, c.sessions, c.event_bytes, f.raw_plain_rps, f.raw_indexed_rps,
-               f.append_eps, f.ack_p50_ms, f.ack_p99_ms, f.replay_eps, f.session_eps,
-               f.raw_plain_cpu, f.raw_indexed_cpu, f.append_cpu, f.replay_cpu, f.session_cpu,
-               rr.all_rows_per_s, rr.session_rows_per_s, rr.all_rows_per_cpu_s,
-               rr.session_rows_per_cpu_s)
+               f.raw_segments_rps, f.raw_clustered_rps, f.raw_clustered_read_rps, f.append_eps,
+               f.ack_p50_ms, f.ack_p99_ms, f.replay_eps, f.session_eps, f.raw_plain_cpu,
+               f.raw_indexed_cpu, f.append_cpu, f.replay_cpu, f.session_cpu, rr.all_rows_per_s,
+               rr.session_rows_per_s, rr.all_rows_per_cpu_s, rr.session_rows_per_cpu_s)
         << "\n";
   }
   return 0;

@@ -2,9 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "storage/offset_list.h"
 
 namespace tailbus {
 namespace {
@@ -29,26 +33,115 @@ Status Insert(sqlite3* db, const RawInsertProbeOptions& o) {
   TAILBUS_RETURN_IF_ERROR(
       Exec(db, "CREATE TABLE t(off INTEGER PRIMARY KEY, session INTEGER NOT NULL, body TEXT)"));
   if (o.session_index) TAILBUS_RETURN_IF_ERROR(Exec(db, "CREATE INDEX t_s ON t(session, off)"));
+  const bool segments = o.segment_flush_rows > 0;
+  if (segments) {
+    // As session_segments (WITHOUT ROWID) unless rows carry bodies, which are
+    // too large for a WITHOUT ROWID row.
+    TAILBUS_RETURN_IF_ERROR(
+        Exec(db, std::string("CREATE TABLE seg(session INTEGER NOT NULL, first INTEGER NOT NULL, "
+                             "last INTEGER NOT NULL, offsets BLOB NOT NULL, bodies BLOB, "
+                             "PRIMARY KEY(session, first))") +
+                     (o.segment_bodies ? "" : " WITHOUT ROWID")));
+  }
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, "INSERT INTO t VALUES(?,?,?)", -1, &stmt, nullptr) != SQLITE_OK) {
-    return Status::IoError(sqlite3_errmsg(db));
+  sqlite3_stmt* seg = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT INTO t VALUES(?,?,?)", -1, &stmt, nullptr) != SQLITE_OK ||
+      (segments && sqlite3_prepare_v2(db, "INSERT INTO seg VALUES(?,?,?,?,?)", -1, &seg, nullptr) !=
+                       SQLITE_OK)) {
+    Status st = Status::IoError(sqlite3_errmsg(db));
+    sqlite3_finalize(stmt);
+    return st;
   }
   const std::string body(o.row_bytes, 'x');
+  std::vector<std::vector<int64_t>> pending(segments ? static_cast<size_t>(o.sessions) : 0);
+  std::vector<std::string> bodies(o.segment_bodies ? pending.size() : 0);
+  std::string blob;
+  // One row per session with offsets since the last flush (the log splits
+  // rows at kMaxSegmentOffsets; at these rates no session reaches it).
+  auto flush = [&]() -> Status {
+    for (size_t session = 0; session < pending.size(); ++session) {
+      std::vector<int64_t>& offsets = pending[session];
+      if (offsets.empty()) continue;
+      blob.clear();
+      sqlite::EncodeOffsetList(offsets, blob);
+      sqlite3_bind_int64(seg, 1, static_cast<int64_t>(session));
+      sqlite3_bind_int64(seg, 2, offsets.front());
+      sqlite3_bind_int64(seg, 3, offsets.back());
+      sqlite3_bind_blob(seg, 4, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+      if (o.segment_bodies) {
+        sqlite3_bind_blob(seg, 5, bodies[session].data(), static_cast<int>(bodies[session].size()),
+                          SQLITE_STATIC);
+      } else {
+        sqlite3_bind_null(seg, 5);
+      }
+      const int rc = sqlite3_step(seg);
+      sqlite3_reset(seg);
+      if (rc != SQLITE_DONE) return Status::IoError(sqlite3_errmsg(db));
+      offsets.clear();
+      if (o.segment_bodies) bodies[session].clear();
+    }
+    return Status::Ok();
+  };
   Status st;
   for (int64_t off = 1; off <= o.rows && st.ok(); ++off) {
     if ((off - 1) % o.rows_per_transaction == 0) st = Exec(db, "BEGIN");
+    const int64_t session = off % o.sessions;
     sqlite3_bind_int64(stmt, 1, off);
-    sqlite3_bind_int64(stmt, 2, off % o.sessions);
+    sqlite3_bind_int64(stmt, 2, session);
     sqlite3_bind_text(stmt, 3, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
     if (sqlite3_step(stmt) != SQLITE_DONE) st = Status::IoError(sqlite3_errmsg(db));
     sqlite3_reset(stmt);
-    if (st.ok() && (off % o.rows_per_transaction == 0 || off == o.rows)) st = Exec(db, "COMMIT");
+    if (segments) pending[static_cast<size_t>(session)].push_back(off);
+    if (o.segment_bodies) bodies[static_cast<size_t>(session)] += body;
+    const bool commit = off % o.rows_per_transaction == 0 || off == o.rows;
+    if (st.ok() && segments && commit && (off % o.segment_flush_rows == 0 || off == o.rows)) {
+      st = flush();
+    }
+    if (st.ok() && commit) st = Exec(db, "COMMIT");
   }
   sqlite3_finalize(stmt);
+  sqlite3_finalize(seg);
   return st;
 }
 
 }  // namespace
+
+Result<double> MeasureRawClusteredReadRate(const std::string& path,
+                                           const RawInsertProbeOptions& options) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::IoError(path + ": " + msg);
+  }
+  sqlite3_exec(db, "PRAGMA cache_size=-262144", nullptr, nullptr, nullptr);
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT bodies FROM seg WHERE session = ?1 ORDER BY first", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    Status st = Status::IoError(path + ": " + sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return st;
+  }
+  auto start = std::chrono::steady_clock::now();
+  int64_t bytes = 0;
+  for (int session = 0; session < options.sessions; ++session) {
+    sqlite3_bind_int64(s, 1, session);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      (void)sqlite3_column_blob(s, 0);
+      bytes += sqlite3_column_bytes(s, 0);
+    }
+    sqlite3_reset(s);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  const int64_t rows = bytes / std::max(options.row_bytes, 1);
+  if (rows != options.rows) {
+    return Status::Corruption(path + ": read " + std::to_string(rows) + " clustered rows of " +
+                              std::to_string(options.rows));
+  }
+  return static_cast<double>(rows) / seconds;
+}
 
 Result<double> MeasureRawInsertRate(const std::string& path, const RawInsertProbeOptions& options) {
   if (std::filesystem::exists(path)) return Status::InvalidArgument(path + ": already exists");
