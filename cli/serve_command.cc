@@ -181,6 +181,11 @@ void RegisterServeCommand(CLI::App& app, CommandAction& action) {
   opt("--max-events-per-publish", &s.max_events_per_publish, "TAILBUS_MAX_EVENTS_PER_PUBLISH",
       "Most events in one publish (413 / error too_many_events past it)", "N")
       ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
+  opt("--max-inflight-publishes", &s.max_inflight_publishes, "TAILBUS_MAX_INFLIGHT_PUBLISHES",
+      "Publishes of one WebSocket waiting for their commit; past it the server stops reading "
+      "that connection until acks drain",
+      "N")
+      ->check(CLI::Range(size_t{1}, size_t{100'000}));
   opt("--stall-timeout", &opts->stall_timeout_s, "TAILBUS_STALL_TIMEOUT",
       "Close a subscriber that does not read for this long while data is pending (4408)", "SECONDS")
       ->check(CLI::Range(0.1, 86400.0));

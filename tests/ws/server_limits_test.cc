@@ -140,6 +140,27 @@ TEST(ServerLimits, EventsPerPublishOverWebSocket) {
   EXPECT_EQ(server.bus().head(), 2);
 }
 
+TEST(ServerLimits, InflightPublishesPastTheLimitWaitAndAreAllAcked) {
+  TestServerOptions opts;
+  opts.server.max_inflight_publishes = 2;
+  TestServer server(opts);
+  auto ws = WsClient::Connect(server.port(), "/ws");
+  ASSERT_TRUE(ws);
+  ASSERT_TRUE(ws->RecvType("hello"));
+  // 50 publishes in one burst: the server reads at most 2 ahead of their
+  // commits (backpressure, not refusal), then every one is acked in order.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(ws->SendText(R"({"type":"publish","request_id":)" + std::to_string(i) +
+                             R"(,"event":)" + Ev("s", "a") + "}"));
+  }
+  for (int i = 0; i < 50; ++i) {
+    auto ack = ws->RecvType("ack");
+    ASSERT_TRUE(ack) << i;
+    EXPECT_EQ(Int(*ack, "request_id"), i);
+  }
+  EXPECT_EQ(server.bus().head(), 50);
+}
+
 TEST(ServerLimits, StalledReaderIsClosedAndCanResume) {
   TestServerOptions opts;
   opts.server.stall_timeout = std::chrono::milliseconds(300);
