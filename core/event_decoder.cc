@@ -1515,4 +1515,13 @@ DecodeResult DecodeNdjson(std::string_view text, const DecodeLimits& limits, int
   return decoder_internal::DecodeNdjsonReference(text, limits, now_ms);
 }
 
+std::string decoder_internal::BodyWithoutGeneratedId(const Event& e) {
+  std::string body = e.body;
+  if (e.header.event_id_generated) {
+    const size_t at = body.find(e.header.event_id);
+    if (at != std::string::npos) body.replace(at, e.header.event_id.size(), "ID");
+  }
+  return body;
+}
+
 }  // namespace tailbus

@@ -84,6 +84,9 @@ DecodeResult DecodeEventsReference(std::string_view json, const DecodeLimits& li
                                    int64_t now_ms);
 DecodeResult DecodeNdjsonReference(std::string_view text, const DecodeLimits& limits,
                                    int64_t now_ms);
+// `e`'s body with a generated event id replaced by "ID": each decode generates
+// its own, so two paths' bodies compare equal only without it.
+std::string BodyWithoutGeneratedId(const Event& e);
 }  // namespace decoder_internal
 
 }  // namespace tailbus

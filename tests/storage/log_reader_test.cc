@@ -20,6 +20,7 @@ using testing::Ev;
 using testing::Offsets;
 using testing::OpenOrDie;
 using testing::ParseOrDie;
+using testing::ReadAllPages;
 using testing::TempDir;
 using testing::TestEvent;
 
@@ -117,21 +118,10 @@ TEST(LogReaderTest, PaginatesWithNextAfter) {
   for (const char* filter : {"{}", R"({"session_id":"s3"})", R"({"session_ids":["s1","s6"]})"}) {
     SCOPED_TRACE(filter);
     Filter f = ParseOrDie(filter);
-    std::vector<int64_t> seen;
-    int64_t after = 0;
     int pages = 0;
-    while (after < store->head()) {
-      auto page = reader->Read(after, f, 100, 100'000);
-      ASSERT_TRUE(page.ok()) << page.status().ToString();
-      ASSERT_GT(page->next_after, after);
-      for (const EventPtr& e : page->events) {
-        ASSERT_GT(e->offset, after);
-        ASSERT_LE(e->offset, page->next_after);
-        seen.push_back(e->offset);
-      }
-      after = page->next_after;
-      ++pages;
-    }
+    const std::vector<int64_t> seen =
+        Offsets(ReadAllPages(*reader, 0, store->head(), f, 100, 100'000, &pages));
+    const int64_t after = store->head();
     auto expected = reader->Read(0, f, 100'000, 100'000);
     ASSERT_TRUE(expected.ok());
     EXPECT_EQ(seen, Offsets(*expected));
@@ -208,15 +198,7 @@ TEST(LogReaderTest, ReadEventsEqualWhatWasAppendedFieldByField) {
     for (const char* filter : {"{}", R"({"session_id":"s"})", R"({"event_types":["message"]})"}) {
       SCOPED_TRACE(::testing::Message() << "limit " << limit << " filter " << filter);
       const Filter f = ParseOrDie(filter);
-      std::vector<EventPtr> read;
-      int64_t after = 0;
-      while (after < store->head()) {
-        auto page = reader->Read(after, f, limit, 1000);
-        ASSERT_TRUE(page.ok()) << page.status().ToString();
-        ASSERT_GT(page->next_after, after);
-        read.insert(read.end(), page->events.begin(), page->events.end());
-        after = page->next_after;
-      }
+      const std::vector<EventPtr> read = ReadAllPages(*reader, 0, store->head(), f, limit, 1000);
       size_t n = 0;
       int64_t offset = 1;
       for (const TestEvent& want : batch.events()) {
@@ -337,20 +319,7 @@ TEST(LogReaderTest, SessionPagesEndingMidChunkResumeExactly) {
   const Filter s3 = ParseOrDie(R"({"session_id":"s3"})");
   for (auto [limit, max_scan] : {std::pair<size_t, size_t>{13, 4096}, {1000, 50}, {n, n}}) {
     SCOPED_TRACE(::testing::Message() << "limit " << limit << " max_scan " << max_scan);
-    std::vector<int64_t> seen;
-    int64_t after = 0;
-    while (after < store->head()) {
-      auto page = reader->Read(after, s3, limit, max_scan);
-      ASSERT_TRUE(page.ok()) << page.status().ToString();
-      ASSERT_GT(page->next_after, after);
-      for (const EventPtr& e : page->events) {
-        ASSERT_GT(e->offset, after);
-        ASSERT_LE(e->offset, page->next_after);
-        seen.push_back(e->offset);
-      }
-      after = page->next_after;
-    }
-    EXPECT_EQ(seen, want);
+    EXPECT_EQ(Offsets(ReadAllPages(*reader, 0, store->head(), s3, limit, max_scan)), want);
   }
 }
 

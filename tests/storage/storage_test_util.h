@@ -112,6 +112,38 @@ inline std::vector<int64_t> Offsets(const ReadPage& page) {
   return out;
 }
 
+inline std::vector<int64_t> Offsets(const std::vector<EventPtr>& events) {
+  std::vector<int64_t> out;
+  for (const EventPtr& e : events) out.push_back(e->offset);
+  return out;
+}
+
+// Every event matching `filter` after `after` up to `head`, read page after
+// page (at most `limit` events and `max_scan` examined rows each), checking
+// that every page moves on and holds only offsets in (after, next_after].
+// `pages`, when given, counts the pages.
+inline std::vector<EventPtr> ReadAllPages(LogReader& reader, int64_t after, int64_t head,
+                                          const Filter& filter, size_t limit, size_t max_scan,
+                                          int* pages = nullptr) {
+  std::vector<EventPtr> out;
+  while (after < head) {
+    auto page = reader.Read(after, filter, limit, max_scan);
+    if (!page.ok() || page->next_after <= after) {
+      ADD_FAILURE() << "read after " << after << ": "
+                    << (page.ok() ? "next_after did not move" : page.status().ToString());
+      break;
+    }
+    for (const EventPtr& e : page->events) {
+      EXPECT_GT(e->offset, after);
+      EXPECT_LE(e->offset, page->next_after);
+      out.push_back(e);
+    }
+    after = page->next_after;
+    if (pages != nullptr) ++*pages;
+  }
+  return out;
+}
+
 // Raw SQLite connection for inspecting or tampering with a file in tests.
 class RawDb {
  public:
