@@ -477,9 +477,12 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
                                        const Filter& filter, size_t limit, size_t max_scan,
                                        ReadPage& page) {
   // The offsets to examine, ascending: each session's from session_segments
-  // (up to sessions_through) then its buffered ones, at most max_scan per
-  // session. A session cut at max_scan caps the read at its last collected
-  // offset: past it, that session's offsets were not all collected.
+  // (up to sessions_through) then its buffered ones, at most `want` per
+  // session. A session cut there caps the read at its last collected offset:
+  // past it, that session's offsets were not all collected.
+  // When every listed row matches, `limit` of them fill the page: collect no more.
+  const bool match_all = filter.MatchesEverything() || OnlyConstrainsOneSession(filter);
+  const size_t want = match_all ? std::min(limit, max_scan) : max_scan;
   const int64_t through = bounds.sessions_through;
   constexpr int64_t kNoCap = std::numeric_limits<int64_t>::max();
   int64_t cap = kNoCap;
@@ -487,24 +490,23 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   for (const SessionSpan& span : keys) {
     const size_t start = offsets.size();
     if (after < through) {
-      TAILBUS_RETURN_IF_ERROR(CollectSegmentOffsets(span.key, after, through, max_scan, offsets));
+      TAILBUS_RETURN_IF_ERROR(CollectSegmentOffsets(span.key, after, through, want, offsets));
     }
     offsets.insert(offsets.end(), span.buffered.begin(), span.buffered.end());
-    if (offsets.size() - start >= max_scan) {
-      offsets.resize(start + max_scan);
+    if (offsets.size() - start >= want) {
+      offsets.resize(start + want);
       cap = std::min(cap, offsets.back());
     }
   }
   std::sort(offsets.begin(), offsets.end());
   offsets.erase(std::upper_bound(offsets.begin(), offsets.end(), cap), offsets.end());
-  if (offsets.size() > max_scan) {
-    offsets.resize(max_scan);
+  if (offsets.size() > want) {
+    offsets.resize(want);
     cap = offsets.back();
   }
 
   // Each offset's row by rowid (a B-tree descent each: most of this read's
   // cost). A row may be gone (retention, or a hard delete in this snapshot).
-  const bool match_all = filter.MatchesEverything() || OnlyConstrainsOneSession(filter);
   EventPageBuilder events(std::min<size_t>(limit, 64));
   sqlite3_stmt* s = by_offset_.get();
   bool full = false;

@@ -22,6 +22,7 @@ using testing::Offsets;
 using testing::OpenOrDie;
 using testing::ParseOrDie;
 using testing::RawDb;
+using testing::ReadAllPages;
 using testing::TempDir;
 
 // Flushes every 1,000 events (and not by time), so a log of a few thousand
@@ -131,6 +132,59 @@ TEST(SessionIndexTest, AnotherProcessReadsTheUnlistedTailByOffset) {
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   EXPECT_EQ(Offsets(*page), want);
   EXPECT_EQ(page->next_after, head);
+}
+
+TEST(SessionIndexTest, BusySessionIsListedInRowsOfAtMost1024Offsets) {
+  TempDir dir;
+  const std::string path = dir.File("x.db");
+  auto store = OpenOrDie(path);  // flushes at close only: one flush of 5,000 offsets
+  Batch batch;
+  for (int i = 0; i < 5000; ++i) batch.Add(Ev("busy"));
+  ASSERT_TRUE(AppendBatch(*store, batch).ok());
+  ASSERT_TRUE(AppendMany(*store, 10, 2).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  {
+    RawDb raw(path);
+    EXPECT_EQ(raw.Query("SELECT count(*) || ',' || max(last_offset - first_offset + 1) FROM "
+                        "session_segments WHERE session_key = 1"),
+              "5,1024");
+  }
+  const Filter busy = ParseOrDie(R"({"session_ids":["busy"]})");
+  auto reader = store->NewReader();
+  // From inside the third row, across the row boundaries, in pages.
+  int pages = 0;
+  EXPECT_EQ(Offsets(ReadAllPages(*reader, 2100, store->head(), busy, 700, 10'000, &pages)),
+            Range(2101, 5000));
+  EXPECT_EQ(pages, 5);
+  EXPECT_EQ(Offsets(*reader->Read(1023, busy, 3, 100)), (std::vector<int64_t>{1024, 1025, 1026}));
+  ASSERT_TRUE(store->DeleteSession("busy", /*hard=*/true).ok());
+  EXPECT_TRUE(reader->Read(0, busy, 10, 10'000)->events.empty());
+  EXPECT_EQ(store->NewReader()->Stats()->event_count, 10);
+}
+
+TEST(SessionIndexTest, OffsetListedForTheWrongSessionIsCorruption) {
+  TempDir dir;
+  const std::string path = dir.File("x.db");
+  {
+    auto store = OpenOrDie(path, FlushEvery1000());
+    MakeSpanningLog(*store);
+  }
+  {
+    RawDb raw(path);
+    // Session a (key 1) claims offset 12, which is s1's.
+    raw.Exec(
+        "UPDATE session_segments SET first_offset = 12 WHERE session_key = 1 AND "
+        "first_offset = 1");
+    raw.Exec(
+        "UPDATE session_segments SET offsets = x'' , last_offset = 12 WHERE "
+        "session_key = 1 AND first_offset = 12");
+  }
+  auto store = OpenOrDie(path);
+  auto page = store->NewReader()->Read(0, ParseOrDie(R"({"session_ids":["a"]})"), 100, 100);
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(page.status().message().find("offset 12 is listed for a session"), std::string::npos)
+      << page.status().message();
 }
 
 TEST(SessionIndexTest, MalformedSegmentIsCorruptionNotACrash) {
