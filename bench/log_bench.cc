@@ -176,7 +176,7 @@ void MeasureAppend(const Config& c, const std::string& path, Figures* f) {
   auto start = Clock::now();
   double cpu_start = CpuSeconds();
   for (;;) {
-    auto r = cursor->Poll(reader, 1000, 64 << 20);
+    auto r = cursor->Poll(reader, 1000, 64 << 20, ReadDetail::kDelivery);
     if (!r.ok()) {
       fmt::print(stderr, "bench: replay: {}\n", r.status().ToString());
       std::exit(1);
@@ -209,7 +209,7 @@ void MeasureAppend(const Config& c, const std::string& path, Figures* f) {
     auto filter = Filter::Parse(fmt::format(R"({{"session_ids":["session-{:04}"]}})", s));
     auto sc = bus.Subscribe(0, *filter);
     for (;;) {
-      auto r = sc->Poll(reader, 1000, 64 << 20);
+      auto r = sc->Poll(reader, 1000, 64 << 20, ReadDetail::kDelivery);
       if (!r.ok()) std::exit(1);
       session_seen += static_cast<int64_t>(r->events.size());
       if (r->caught_up) break;

@@ -347,7 +347,8 @@ void Bus::Close() {
 
 bool Cursor::HasPending() const { return position_ < bus_->head(); }
 
-Result<PollResult> Cursor::Poll(LogReader& reader, size_t max_events, size_t max_bytes) {
+Result<PollResult> Cursor::Poll(LogReader& reader, size_t max_events, size_t max_bytes,
+                                ReadDetail detail) {
   const Bus::Impl& bus = *bus_->impl_;
   PollResult result;
   const int64_t head = bus.head.load(std::memory_order_acquire);
@@ -366,7 +367,7 @@ Result<PollResult> Cursor::Poll(LogReader& reader, size_t max_events, size_t max
   if (ring.covered) {
     position_ = ring.next_after;
   } else {
-    Result<ReadPage> page = reader.Read(position_, filter_, max_events, kStorageMaxScan);
+    Result<ReadPage> page = reader.Read(position_, filter_, max_events, kStorageMaxScan, detail);
     if (!page.ok()) return page.status();
     int64_t next = page->next_after;
     size_t keep = 0, bytes = 0;

@@ -78,7 +78,10 @@ class Cursor {
   // reads are bounded (they examine at most a few thousand rows per call).
   // Advances position() past everything examined. Evicted when position()+1 is
   // older than the earliest retained offset: call Reset() to continue.
-  Result<PollResult> Poll(LogReader& reader, size_t max_events, size_t max_bytes);
+  // `detail`: what storage reads fill in (ReadDetail::kDelivery when only the
+  // JSON is sent on); events from the hot ring are always complete.
+  Result<PollResult> Poll(LogReader& reader, size_t max_events, size_t max_bytes,
+                          ReadDetail detail = ReadDetail::kFull);
 
   // True when events after position() may be due (position() < bus head).
   bool HasPending() const;

@@ -101,9 +101,19 @@ struct LogStats {
 struct ReadPage {
   std::vector<EventPtr> events;  // matching events, ascending offset
   // Where to continue: Read(after = next_after). The last offset examined, or
-  // the head as of this read when the read ran out of rows before max_scan
-  // (so a cursor on a quiet session still advances). Never less than `after`.
+  // how far every row was examined when the read stopped short of max_scan:
+  // the head as of this read (so a cursor on a quiet session still advances),
+  // or, reading one session of a file another process writes, its
+  // sessions_through. Never less than `after`.
   int64_t next_after = 0;
+};
+
+// What a read fills in each CommittedEvent.
+enum class ReadDetail {
+  kFull,      // every field of the header
+  kDelivery,  // offset, ingested_at_ms, json and header.session_id only: what
+              // is sent to subscribers (the other header strings stay empty,
+              // which spares an allocation and ten copies per event)
 };
 
 struct RetentionPolicy {
@@ -120,8 +130,11 @@ class LogReader {
   // of them, examining at most `max_scan` rows (so a sparse filter stays
   // bounded). Uses the per-session index when filter.session_ids() is set.
   // Evicted when after + 1 < earliest (the caller must be told, not skipped).
-  virtual Result<ReadPage> Read(int64_t after, const Filter& filter, size_t limit,
-                                size_t max_scan) = 0;
+  virtual Result<ReadPage> Read(int64_t after, const Filter& filter, size_t limit, size_t max_scan,
+                                ReadDetail detail) = 0;
+  Result<ReadPage> Read(int64_t after, const Filter& filter, size_t limit, size_t max_scan) {
+    return Read(after, filter, limit, max_scan, ReadDetail::kFull);
+  }
 
   // Visible sessions, newest activity (last_offset) first.
   virtual Result<std::vector<SessionSummary>> ListSessions(size_t limit, size_t offset,

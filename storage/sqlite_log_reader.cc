@@ -89,8 +89,9 @@ class SqliteLogReader final : public LogReader {
     open_status_ = Init();
   }
 
-  Result<ReadPage> Read(int64_t after, const Filter& filter, size_t limit,
-                        size_t max_scan) override;
+  using LogReader::Read;
+  Result<ReadPage> Read(int64_t after, const Filter& filter, size_t limit, size_t max_scan,
+                        ReadDetail detail) override;
   Result<std::vector<SessionSummary>> ListSessions(size_t limit, size_t offset,
                                                    std::string_view id_contains) override;
   Result<SessionSummary> GetSession(std::string_view session_id) override;
@@ -149,9 +150,10 @@ class SqliteLogReader final : public LogReader {
   // The current row of `s` (at `offset`, of the visible session `session_id`)
   // added to `out` when it matches.
   Status TakeRow(sqlite3_stmt* s, int64_t offset, const std::string& session_id,
-                 const Filter& filter, bool match_all, EventPageBuilder& out);
+                 const Filter& filter, bool match_all, ReadDetail detail, EventPageBuilder& out);
   Status ScanByOffset(int64_t after, const Bounds& bounds, const Filter& filter, size_t limit,
-                      size_t max_scan, const DeletedSessions::Set* deleted, ReadPage& page);
+                      size_t max_scan, const DeletedSessions::Set* deleted, ReadDetail detail,
+                      ReadPage& page);
   // A visible session of a read by sessions.
   struct SessionSpan {
     int64_t key;
@@ -169,7 +171,7 @@ class SqliteLogReader final : public LogReader {
   // sessions_through (the writer's process); otherwise the read stops there.
   Status ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after, const Bounds& bounds,
                         bool buffered_tail, const Filter& filter, size_t limit, size_t max_scan,
-                        ReadPage& page);
+                        ReadDetail detail, ReadPage& page);
 
   std::shared_ptr<const SharedState> shared_;
   Status open_status_;
@@ -294,7 +296,15 @@ Result<const std::string*> SqliteLogReader::SessionIdOf(int64_t key) {
 }
 
 Status SqliteLogReader::TakeRow(sqlite3_stmt* s, int64_t offset, const std::string& session_id,
-                                const Filter& filter, bool match_all, EventPageBuilder& out) {
+                                const Filter& filter, bool match_all, ReadDetail detail,
+                                EventPageBuilder& out) {
+  if (match_all && detail == ReadDetail::kDelivery) {  // nothing needs the header
+    CommittedEvent& ev = out.Add(ColumnText(s, kBody));
+    ev.offset = offset;
+    ev.ingested_at_ms = sqlite3_column_int64(s, kIngestedAt);
+    ev.header.session_id = session_id;
+    return Status::Ok();
+  }
   HeaderView hv;
   const void* blob = sqlite3_column_blob(s, kHeader);
   if (!DecodeHeader(blob, static_cast<size_t>(sqlite3_column_bytes(s, kHeader)), hv)) {
@@ -324,6 +334,7 @@ Status SqliteLogReader::TakeRow(sqlite3_stmt* s, int64_t offset, const std::stri
     if (!value.empty()) field.assign(value.data(), value.size());
   };
   set(h.session_id, session_id);
+  if (detail == ReadDetail::kDelivery) return Status::Ok();
   set(h.event_type, hv.event_type);
   set(h.event_id, hv.event_id);
   h.timestamp_ms = hv.timestamp_ms;
@@ -339,7 +350,7 @@ Status SqliteLogReader::TakeRow(sqlite3_stmt* s, int64_t offset, const std::stri
 }
 
 Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size_t limit,
-                                       size_t max_scan) {
+                                       size_t max_scan, ReadDetail detail) {
   if (!open_status_.ok()) return open_status_;
   if (after < 0) {
     return Status::InvalidArgument(fmt::format("read: after must be >= 0, got {}", after));
@@ -375,7 +386,7 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
   if (!by_sessions || (!buffered_tail && after >= bounds->sessions_through)) {
     lock = {};
     TAILBUS_RETURN_IF_ERROR(
-        ScanByOffset(after, *bounds, filter, limit, max_scan, deleted.get(), page));
+        ScanByOffset(after, *bounds, filter, limit, max_scan, deleted.get(), detail, page));
     return page;
   }
   std::vector<SessionSpan> keys;
@@ -404,21 +415,22 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
     lock = {};
   }
   TAILBUS_RETURN_IF_ERROR(
-      ScanBySessions(keys, after, *bounds, buffered_tail, filter, limit, max_scan, page));
+      ScanBySessions(keys, after, *bounds, buffered_tail, filter, limit, max_scan, detail, page));
   // Listed offsets exhausted short of head in another process's file: the
   // rest of the page from the unlisted tail.
   if (page.next_after < bounds->head && page.events.size() < limit && !buffered_tail &&
       page.next_after == bounds->sessions_through) {
     TAILBUS_RETURN_IF_ERROR(ScanByOffset(page.next_after, *bounds, filter,
                                          limit - page.events.size(), max_scan, deleted.get(),
-                                         page));
+                                         detail, page));
   }
   return page;
 }
 
 Status SqliteLogReader::ScanByOffset(int64_t after, const Bounds& bounds, const Filter& filter,
                                      size_t limit, size_t max_scan,
-                                     const DeletedSessions::Set* deleted, ReadPage& page) {
+                                     const DeletedSessions::Set* deleted, ReadDetail detail,
+                                     ReadPage& page) {
   const bool match_all = filter.MatchesEverything();
   sqlite3_stmt* s = scan_.get();
   ResetOnExit reset(s);
@@ -437,7 +449,7 @@ Status SqliteLogReader::ScanByOffset(int64_t after, const Bounds& bounds, const 
     auto sid = SessionIdOf(key);
     if (!sid.ok()) return sid.status();
     if (*sid == nullptr) continue;  // session row removed in this snapshot: hidden
-    TAILBUS_RETURN_IF_ERROR(TakeRow(s, page.next_after, **sid, filter, match_all, events));
+    TAILBUS_RETURN_IF_ERROR(TakeRow(s, page.next_after, **sid, filter, match_all, detail, events));
     if (events.size() >= limit) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error(rc, "reading events");
@@ -475,7 +487,7 @@ Status SqliteLogReader::CollectSegmentOffsets(int64_t key, int64_t after, int64_
 Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after,
                                        const Bounds& bounds, bool buffered_tail,
                                        const Filter& filter, size_t limit, size_t max_scan,
-                                       ReadPage& page) {
+                                       ReadDetail detail, ReadPage& page) {
   // The offsets to examine, ascending: each session's from session_segments
   // (up to sessions_through) then its buffered ones, at most `want` per
   // session. A session cut there caps the read at its last collected offset:
@@ -525,7 +537,7 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
           fmt::format("{}: offset {} is listed for a session but belongs to session {}",
                       shared_->path, offset, key));
     }
-    TAILBUS_RETURN_IF_ERROR(TakeRow(s, offset, *span->id, filter, match_all, events));
+    TAILBUS_RETURN_IF_ERROR(TakeRow(s, offset, *span->id, filter, match_all, detail, events));
     if (events.size() >= limit) {
       full = true;
       break;

@@ -362,8 +362,9 @@ struct Handlers {
     }
     int64_t from = after->value_or(0);
     if (from == 0) from = std::max<int64_t>(0, earliest - 1);
-    Result<ReadPage> page = s.reader_->Read(
-        from, filter, static_cast<size_t>(limit->value_or(kDefaultPageEvents)), kHistoryMaxScan);
+    Result<ReadPage> page =
+        s.reader_->Read(from, filter, static_cast<size_t>(limit->value_or(kDefaultPageEvents)),
+                        kHistoryMaxScan, ReadDetail::kDelivery);  // the body is the stored JSON
     if (!page.ok()) {
       if (page.status().code() == StatusCode::kEvicted) {
         s.RespondError(c, wire::kOffsetEvicted, page.status().message(), {},

@@ -503,8 +503,10 @@ int Server::Impl::Deliver(Conn* conn) {
   const int64_t now = Now();
   if (s.held.size() < s.spec.batch_size && s.held_bytes < options_.max_frame_bytes) {
     if (s.cursor->HasPending()) {
-      Result<PollResult> polled = s.cursor->Poll(*reader_, s.spec.batch_size - s.held.size(),
-                                                 options_.max_frame_bytes - s.held_bytes);
+      // Frames carry each event's JSON as stored: storage reads skip the header.
+      Result<PollResult> polled =
+          s.cursor->Poll(*reader_, s.spec.batch_size - s.held.size(),
+                         options_.max_frame_bytes - s.held_bytes, ReadDetail::kDelivery);
       if (!polled.ok()) {
         if (polled.status().code() != StatusCode::kEvicted) {
           FailSubscriber(conn, wire::kUnavailable,

@@ -110,6 +110,41 @@ TEST(LogReaderTest, ReadsManySessionIdsThroughTheOffsetScan) {
   for (const EventPtr& e : page->events) EXPECT_EQ((e->offset - 1) % 2, 0);
 }
 
+TEST(LogReaderTest, DeliveryReadsCarryTheStoredJsonAndSessionOnly) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("x.db"));
+  Batch batch;
+  for (int i = 0; i < 30; ++i) {
+    TestEvent e = Ev("s" + std::to_string(i % 3), i % 2 ? "tool_call" : "message");
+    e.header.tool_name = "search";
+    e.header.event_id = "event-id-longer-than-the-small-string-" + std::to_string(i);
+    batch.Add(std::move(e));
+  }
+  ASSERT_TRUE(AppendBatch(*store, batch).ok());
+  auto reader = store->NewReader();
+  for (const char* filter : {"{}", R"({"session_id":"s1"})", R"({"event_types":["tool_call"]})",
+                             R"({"session_ids":["s0","s2"],"tool_names":["search"]})"}) {
+    SCOPED_TRACE(filter);
+    const Filter f = ParseOrDie(filter);
+    auto full = reader->Read(0, f, 100, 100, ReadDetail::kFull);
+    auto delivery = reader->Read(0, f, 100, 100, ReadDetail::kDelivery);
+    ASSERT_TRUE(full.ok() && delivery.ok());
+    ASSERT_EQ(Offsets(*delivery), Offsets(*full));
+    ASSERT_FALSE(full->events.empty());
+    EXPECT_EQ(delivery->next_after, full->next_after);
+    for (size_t i = 0; i < full->events.size(); ++i) {
+      const CommittedEvent& a = *full->events[i];
+      const CommittedEvent& b = *delivery->events[i];
+      EXPECT_EQ(std::string_view(b.json), std::string_view(a.json));
+      EXPECT_EQ(b.ingested_at_ms, a.ingested_at_ms);
+      EXPECT_EQ(b.header.session_id, a.header.session_id);
+      EXPECT_EQ(a.header.tool_name, "search");
+      EXPECT_EQ(b.header.event_type, "");  // not filled in
+      EXPECT_EQ(b.header.event_id, "");
+    }
+  }
+}
+
 TEST(LogReaderTest, PaginatesWithNextAfter) {
   TempDir dir;
   auto store = OpenOrDie(dir.File("x.db"));
