@@ -24,6 +24,7 @@
 #include "bus/hidden_sessions.h"
 #include "core/event.h"
 #include "core/filter.h"
+#include "core/string_hash.h"
 
 namespace tailbus {
 
@@ -73,12 +74,6 @@ class HotRing {
     size_t begin = 0;  // offsets[begin..] are in the ring
     void PopFront();
     bool empty() const { return begin == offsets.size(); }
-  };
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
   };
 
   // Offsets > after of the indexed sessions, in order, through `take`

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/event_id.h"
+#include "core/string_hash.h"
 #include "storage/header_codec.h"
 #include "storage/log_store.h"
 #include "storage/offset_list.h"
@@ -88,11 +89,6 @@ int64_t SteadyMillis() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
 
 // Applies the per-connection settings every writer connection gets.
 // secure_delete is OFF (Debian builds SQLite with it ON): zeroing every freed
