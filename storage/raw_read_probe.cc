@@ -6,10 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
-#include <string_view>
 #include <vector>
 
-#include "storage/offset_list.h"
+#include "storage/session_segments.h"
 
 namespace tailbus {
 namespace {
@@ -99,12 +98,9 @@ Result<int64_t> ReadBySession(sqlite3* db) {
     sqlite3_bind_int64(segments, 1, key);
     while (ok && sqlite3_step(segments) == SQLITE_ROW) {
       offsets.clear();
-      const auto* blob = static_cast<const char*>(sqlite3_column_blob(segments, 2));
-      ok = sqlite::DecodeOffsetList(
-          sqlite3_column_int64(segments, 0), sqlite3_column_int64(segments, 1),
-          std::string_view(blob == nullptr ? "" : blob,
-                           static_cast<size_t>(sqlite3_column_bytes(segments, 2))),
-          0, std::numeric_limits<int64_t>::max(), std::numeric_limits<size_t>::max(), offsets);
+      ok = sqlite::DecodeSegmentRow(segments, key, 0, std::numeric_limits<int64_t>::max(),
+                                    std::numeric_limits<size_t>::max(), offsets, "raw read probe")
+               .ok();
       for (int64_t offset : offsets) {
         sqlite3_bind_int64(row, 1, offset);
         int64_t after = 0;

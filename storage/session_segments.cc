@@ -47,6 +47,17 @@ Status InsertSegments(sqlite3* db, sqlite3_stmt* insert, int64_t key,
   return Status::Ok();
 }
 
+Status DecodeSegmentRow(sqlite3_stmt* s, int64_t key, int64_t after, int64_t through, size_t max,
+                        std::vector<int64_t>& out, std::string_view context) {
+  const int64_t first = sqlite3_column_int64(s, 0);
+  if (!DecodeOffsetList(first, sqlite3_column_int64(s, 1), ColumnBlob(s, 2), after, through, max,
+                        out)) {
+    return Status::Corruption(
+        fmt::format("{}: session {}'s segment at offset {} is malformed", context, key, first));
+  }
+  return Status::Ok();
+}
+
 Status CreateSegmentsFromEvents(sqlite3* db, int64_t through, std::string_view context) {
   for (std::string_view head :
        {"CREATE TABLE session_segments", "CREATE INDEX session_segments_by_end"}) {

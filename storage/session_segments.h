@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -25,6 +26,14 @@ inline constexpr const char* kInsertSegmentSql =
 [[nodiscard]] Status InsertSegments(sqlite3* db, sqlite3_stmt* insert, int64_t key,
                                     std::span<const int64_t> offsets, std::string& scratch,
                                     std::string_view context);
+
+// The offsets in (after, through], at most `max`, of the current row of `s`,
+// a query whose columns 0, 1 and 2 are a session_segments row's first_offset,
+// last_offset and offsets, appended to `out`. Corruption (naming `context`,
+// session `key` and the row) when the row is malformed.
+[[nodiscard]] Status DecodeSegmentRow(sqlite3_stmt* s, int64_t key, int64_t after, int64_t through,
+                                      size_t max, std::vector<int64_t>& out,
+                                      std::string_view context);
 
 // Migration to schema version 4, inside its transaction: creates the table and
 // its index exactly as schema.sql spells them and lists every session's

@@ -22,7 +22,7 @@
 #include "storage/event_page.h"
 #include "storage/header_codec.h"
 #include "storage/log_store.h"
-#include "storage/offset_list.h"
+#include "storage/session_segments.h"
 #include "storage/sqlite_log_internal.h"
 #include "storage/sqlite_util.h"
 
@@ -472,13 +472,9 @@ Status SqliteLogReader::CollectSegmentOffsets(int64_t key, int64_t after, int64_
   const size_t start = out.size();
   int rc;
   while (out.size() - start < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    const int64_t first = sqlite3_column_int64(s, 0);
-    if (first > through) return Status::Ok();
-    if (!DecodeOffsetList(first, sqlite3_column_int64(s, 1), ColumnBlob(s, 2), after, through,
-                          max - (out.size() - start), out)) {
-      return Status::Corruption(fmt::format("{}: session {}'s segment at offset {} is malformed",
-                                            shared_->path, key, first));
-    }
+    if (sqlite3_column_int64(s, 0) > through) return Status::Ok();
+    TAILBUS_RETURN_IF_ERROR(
+        DecodeSegmentRow(s, key, after, through, max - (out.size() - start), out, shared_->path));
   }
   if (out.size() - start < max && rc != SQLITE_DONE) return Error(rc, "reading a session index");
   return Status::Ok();

@@ -35,7 +35,6 @@
 #include "core/string_hash.h"
 #include "storage/header_codec.h"
 #include "storage/log_store.h"
-#include "storage/offset_list.h"
 #include "storage/session_segments.h"
 #include "storage/sqlite_log_internal.h"
 #include "storage/sqlite_util.h"
@@ -47,7 +46,6 @@ namespace tailbus {
 namespace {
 
 using sqlite::BindText;
-using sqlite::ColumnBlob;
 using sqlite::ColumnText;
 using sqlite::DbPtr;
 using sqlite::PendingSessions;
@@ -1021,13 +1019,9 @@ Status SqliteLogStore::DeleteSessionRows(const std::vector<int64_t>& keys, int64
     int rc;
     while ((rc = sqlite3_step(segments.get())) == SQLITE_ROW) {
       offsets.clear();
-      const int64_t first = sqlite3_column_int64(segments.get(), 0);
-      if (!sqlite::DecodeOffsetList(
-              first, sqlite3_column_int64(segments.get(), 1), ColumnBlob(segments.get(), 2), 0,
-              std::numeric_limits<int64_t>::max(), std::numeric_limits<size_t>::max(), offsets)) {
-        return Status::Corruption(
-            fmt::format("{}: session {}'s segment at offset {} is malformed", context, key, first));
-      }
+      TAILBUS_RETURN_IF_ERROR(
+          sqlite::DecodeSegmentRow(segments.get(), key, 0, std::numeric_limits<int64_t>::max(),
+                                   std::numeric_limits<size_t>::max(), offsets, context));
       for (int64_t offset : offsets) {
         ResetOnExit reset_event(del_event.get());
         sqlite3_bind_int64(del_event.get(), 1, offset);
