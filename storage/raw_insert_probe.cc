@@ -2,7 +2,6 @@
 
 #include <sqlite3.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -105,43 +104,6 @@ Status Insert(sqlite3* db, const RawInsertProbeOptions& o) {
 }
 
 }  // namespace
-
-Result<double> MeasureRawClusteredReadRate(const std::string& path,
-                                           const RawInsertProbeOptions& options) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status::IoError(path + ": " + msg);
-  }
-  sqlite3_exec(db, "PRAGMA cache_size=-262144", nullptr, nullptr, nullptr);
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db, "SELECT bodies FROM seg WHERE session = ?1 ORDER BY first", -1, &s,
-                         nullptr) != SQLITE_OK) {
-    Status st = Status::IoError(path + ": " + sqlite3_errmsg(db));
-    sqlite3_close(db);
-    return st;
-  }
-  auto start = std::chrono::steady_clock::now();
-  int64_t bytes = 0;
-  for (int session = 0; session < options.sessions; ++session) {
-    sqlite3_bind_int64(s, 1, session);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      (void)sqlite3_column_blob(s, 0);
-      bytes += sqlite3_column_bytes(s, 0);
-    }
-    sqlite3_reset(s);
-  }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  const int64_t rows = bytes / std::max(options.row_bytes, 1);
-  if (rows != options.rows) {
-    return Status::Corruption(path + ": read " + std::to_string(rows) + " clustered rows of " +
-                              std::to_string(options.rows));
-  }
-  return static_cast<double>(rows) / seconds;
-}
 
 Result<double> MeasureRawInsertRate(const std::string& path, const RawInsertProbeOptions& options) {
   if (std::filesystem::exists(path)) return Status::InvalidArgument(path + ": already exists");

@@ -35,10 +35,4 @@ struct RawInsertProbeOptions {
 // WAL, synchronous=NORMAL, like the log's default.
 Result<double> MeasureRawInsertRate(const std::string& path, const RawInsertProbeOptions& options);
 
-// After MeasureRawInsertRate with segment_bodies into `path`: reads every
-// session's rows from its segments alone, one session after another; rows
-// per second.
-Result<double> MeasureRawClusteredReadRate(const std::string& path,
-                                           const RawInsertProbeOptions& options);
-
 }  // namespace tailbus

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "storage/session_segments.h"
+#include "storage/sqlite_util.h"
 
 namespace tailbus {
 namespace {
@@ -117,27 +118,32 @@ Result<int64_t> ReadBySession(sqlite3* db) {
   return rows;
 }
 
+// `path` opened read-only with the reader's settings
+// (storage/sqlite_log_reader.cc): a large cache, no mmap.
+Result<sqlite::DbPtr> OpenForReading(const std::string& path) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  sqlite::DbPtr db(raw);
+  if (rc != SQLITE_OK) {
+    return Status::IoError(path + ": " + (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
+  }
+  sqlite3_exec(raw, "PRAGMA cache_size=-262144; PRAGMA mmap_size=0;", nullptr, nullptr, nullptr);
+  return db;
+}
+
 }  // namespace
 
 Result<RawReadRates> MeasureRawReadRate(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status::IoError(path + ": " + msg);
-  }
-  // The reader's settings (storage/sqlite_log_reader.cc): a large cache, no mmap.
-  sqlite3_exec(db, "PRAGMA cache_size=-262144; PRAGMA mmap_size=0;", nullptr, nullptr, nullptr);
+  auto opened = OpenForReading(path);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = opened->get();
   RawReadRates out;
   auto start = Clock::now();
   double cpu = ThreadCpuSeconds();
   auto all = ReadAll(db);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   double cpu_secs = ThreadCpuSeconds() - cpu;
-  if (!all.ok()) {
-    sqlite3_close(db);
-    return all.status();
-  }
+  if (!all.ok()) return all.status();
   out.rows = *all;
   out.all_rows_per_s = static_cast<double>(*all) / secs;
   out.all_rows_per_cpu_s = static_cast<double>(*all) / cpu_secs;
@@ -147,7 +153,6 @@ Result<RawReadRates> MeasureRawReadRate(const std::string& path) {
   auto by_session = ReadBySession(db);
   secs = std::chrono::duration<double>(Clock::now() - start).count();
   cpu_secs = ThreadCpuSeconds() - cpu;
-  sqlite3_close(db);
   if (!by_session.ok()) return by_session.status();
   if (*by_session != *all) {
     return Status::Corruption("raw read probe: " + std::to_string(*by_session) +
@@ -156,6 +161,36 @@ Result<RawReadRates> MeasureRawReadRate(const std::string& path) {
   out.session_rows_per_s = static_cast<double>(*by_session) / secs;
   out.session_rows_per_cpu_s = static_cast<double>(*by_session) / cpu_secs;
   return out;
+}
+
+Result<double> MeasureRawClusteredReadRate(const std::string& path,
+                                           const RawInsertProbeOptions& options) {
+  auto opened = OpenForReading(path);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = opened->get();
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT bodies FROM seg WHERE session = ?1 ORDER BY first", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    return Status::IoError(path + ": " + sqlite3_errmsg(db));
+  }
+  auto start = std::chrono::steady_clock::now();
+  int64_t bytes = 0;
+  for (int session = 0; session < options.sessions; ++session) {
+    sqlite3_bind_int64(s, 1, session);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      (void)sqlite3_column_blob(s, 0);
+      bytes += sqlite3_column_bytes(s, 0);
+    }
+    sqlite3_reset(s);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  sqlite3_finalize(s);
+  const int64_t rows = bytes / std::max(options.row_bytes, 1);
+  if (rows != options.rows) {
+    return Status::Corruption(path + ": read " + std::to_string(rows) + " clustered rows of " +
+                              std::to_string(options.rows));
+  }
+  return static_cast<double>(rows) / seconds;
 }
 
 }  // namespace tailbus

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "storage/raw_insert_probe.h"
 
 namespace tailbus {
 
@@ -26,5 +27,11 @@ struct RawReadRates {
 // must be flushed (LogStore::Flush) or closed: offsets still buffered by a
 // writer are listed nowhere on disk.
 Result<RawReadRates> MeasureRawReadRate(const std::string& path);
+
+// After MeasureRawInsertRate with segment_bodies into `path`: reads every
+// session's rows from its segments alone, one session after another; rows
+// per second.
+Result<double> MeasureRawClusteredReadRate(const std::string& path,
+                                           const RawInsertProbeOptions& options);
 
 }  // namespace tailbus
