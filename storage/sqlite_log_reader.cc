@@ -64,6 +64,17 @@ bool OnlyConstrainsOneSession(const Filter& filter) {
   return ids.size() == 1 && filter == Filter().RestrictedToSession(ids[0]);
 }
 
+// True when every row of a read by sessions matches `filter`.
+bool EveryListedRowMatches(const Filter& filter) {
+  return filter.MatchesEverything() || OnlyConstrainsOneSession(filter);
+}
+
+// How many offsets of each session a read by sessions collects: when every
+// listed row matches, `limit` of them fill the page, so no more.
+size_t SessionOffsetsWanted(const Filter& filter, size_t limit, size_t max_scan) {
+  return EveryListedRowMatches(filter) ? std::min(limit, max_scan) : max_scan;
+}
+
 int64_t ClampToInt64(size_t n) {
   return n > static_cast<size_t>(std::numeric_limits<int64_t>::max())
              ? std::numeric_limits<int64_t>::max()
@@ -159,7 +170,7 @@ class SqliteLogReader final : public LogReader {
     int64_t key;
     const std::string* id;  // the filter's session id; outlives the read
     // In the writer's process: its buffered offsets after the read's `after`
-    // (all after sessions_through), at most max_scan.
+    // (all after sessions_through), at most SessionOffsetsWanted().
     std::vector<int64_t> buffered;
   };
   // Appends to `out` at most `max` offsets of session `key` in
@@ -403,13 +414,14 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
     }
   }
   if (buffered_tail) {
+    const size_t want = SessionOffsetsWanted(filter, limit, max_scan);
     for (SessionSpan& span : keys) {
       auto it = shared_->pending.offsets.find(span.key);
       if (it == shared_->pending.offsets.end()) continue;
       const std::vector<int64_t>& all = it->second;
       auto from = std::upper_bound(all.begin(), all.end(), after);
       auto to =
-          from + static_cast<ptrdiff_t>(std::min(max_scan, static_cast<size_t>(all.end() - from)));
+          from + static_cast<ptrdiff_t>(std::min(want, static_cast<size_t>(all.end() - from)));
       span.buffered.assign(from, to);
     }
     lock = {};
@@ -488,9 +500,8 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   // (up to sessions_through) then its buffered ones, at most `want` per
   // session. A session cut there caps the read at its last collected offset:
   // past it, that session's offsets were not all collected.
-  // When every listed row matches, `limit` of them fill the page: collect no more.
-  const bool match_all = filter.MatchesEverything() || OnlyConstrainsOneSession(filter);
-  const size_t want = match_all ? std::min(limit, max_scan) : max_scan;
+  const bool match_all = EveryListedRowMatches(filter);
+  const size_t want = SessionOffsetsWanted(filter, limit, max_scan);
   const int64_t through = bounds.sessions_through;
   constexpr int64_t kNoCap = std::numeric_limits<int64_t>::max();
   int64_t cap = kNoCap;
