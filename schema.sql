@@ -1,6 +1,6 @@
 -- tailbus replay log: the specification of the on-disk format.
 --
--- Schema version 4 (PRAGMA user_version). A build refuses to open a file whose
+-- Schema version 5 (PRAGMA user_version). A build refuses to open a file whose
 -- user_version is newer than the one it knows, and never rewrites such a file.
 -- Migrations from older versions run in order inside one transaction when the
 -- file is opened for writing (a read-only open reads an older file as it is):
@@ -16,6 +16,11 @@
 --           DROP INDEX events_by_session_chunk; PRAGMA user_version = 4.
 --           Version 3 indexed events row by row on
 --           (log_offset >> 15, session_key).
+--   4 -> 5: PRAGMA user_version = 5; nothing else changes. Version 4 wrote
+--           every buffered session in one transaction, so no session was
+--           written past sessions_through; version 5 writes them a few at a
+--           time (the invariants below), and a version 4 build would count
+--           such a session's events twice after a crash: it must not open it.
 --
 -- File: one SQLite 3 database in WAL mode (PRAGMA journal_mode = WAL), created
 -- with a 16 KiB page size unless configured otherwise (set before any table
@@ -38,21 +43,30 @@
 --   * Every event's session row exists from the transaction of its first event
 --     on, and the meta counters ('head', 'retained_bytes', 'event_count') are
 --     written in the same transaction as the event.
---   * Session summaries lag: with S = meta 'sessions_through', a sessions
+--   * Session summaries lag, session by session. The writer buffers a
+--     session's events in memory and writes them later, all at once, in one
+--     transaction: the counters into its sessions row and the offsets into a
+--     session_segments row. W(s), the last_offset of session s's newest
+--     session_segments row (0 when it has none), marks what is written: the
 --     row's event_count, total_cost_tokens and error_count count exactly its
---     events with log_offset <= S, and its last_offset, first_time_ms and
---     last_time_ms cover at least those events. Events after S are summarised
---     in the writer's memory, written (S moved to head) within
---     StorageOptions::session_flush_events events or session_flush_interval_ms,
---     before any delete or retention, and at close. A writer opening the file
---     re-aggregates the events after S (left by a crash) and writes them.
---     So a session's events lie in [first_offset, last_offset] or after S.
---   * session_segments lists, for every session, exactly its offsets <= S
---     (minus rows removed by retention or a hard delete: a listed offset whose
---     events row is gone is skipped by readers), in rows written by the same
---     transactions that move S. Offsets after S are listed nowhere on disk: a
---     reader of a file being written scans the events after S (at most
---     session_flush_events rows or session_flush_interval_ms of appends).
+--     events with log_offset <= W(s), and its last_offset, first_time_ms and
+--     last_time_ms cover at least those. S = meta 'sessions_through' is the
+--     low watermark: every event with log_offset <= S is written; an event
+--     after S is written iff its log_offset <= W(s) of its session.
+--   * A session's buffer is written within session_flush_interval_ms of its
+--     first buffered event (2 x that when the writer is behind; a few sessions
+--     per append, so no append carries them all), sooner when
+--     session_flush_events events are buffered, and entirely (S moved to head)
+--     before any delete or retention step and at close. A writer opening the
+--     file re-aggregates the events after S whose offset exceeds W(s) (left by
+--     a crash) and writes them. So a session's events lie in
+--     [first_offset, last_offset] or after W(s).
+--   * session_segments lists, for every session s, exactly its offsets
+--     <= W(s) (minus rows removed by retention or a hard delete: a listed
+--     offset whose events row is gone is skipped by readers). Its offsets
+--     after W(s) are listed nowhere on disk: a reader of a file being written
+--     takes the listing up to S, where it is complete for every session, and
+--     scans the events after S (about session_flush_interval_ms of appends).
 --   * events.ingested_at_ms is non-decreasing in log_offset order (retention by
 --     age deletes a prefix of the log).
 --   * Rows with log_offset < meta 'earliest' do not exist (evicted).
@@ -77,8 +91,9 @@ CREATE TABLE meta (
                            --                    stored rows; drives retention by size
                            -- 'event_count'    : number of rows in events (soft-deleted sessions'
                            --                    rows included), kept so nothing counts the table
-                           -- 'sessions_through': offset up to which the sessions rows' summaries
-                           --                    are exact (see the invariants); <= head
+                           -- 'sessions_through': every event up to this offset is in its
+                           --                    session's row and session_segments (later
+                           --                    ones may be too: see the invariants); <= head
   value TEXT NOT NULL      -- the fact, as text
 ) WITHOUT ROWID;
 
@@ -94,9 +109,9 @@ INSERT INTO meta (key, value) VALUES
 
 -- One row per session (a conversation, a job, an agent run). Sessions are keyed
 -- by a small integer so the per-session index stays narrow. The counters are
--- totals over the session's events up to meta 'sessions_through' (see the
--- invariants: a new row starts at zero and the writer adds its events in
--- bulk); retention does not lower them, it deletes the row once none of the
+-- totals over the session's events written so far, those up to the last
+-- offset of its newest session_segments row (see the invariants: a new row
+-- starts at zero and the writer adds its events in bulk); retention does not lower them, it deletes the row once none of the
 -- session's events is retained.
 CREATE TABLE sessions (
   session_key       INTEGER PRIMARY KEY AUTOINCREMENT,  -- internal key, never reused;
@@ -157,11 +172,11 @@ CREATE TABLE events (
 --   The blob ends right after the last string.
 
 -- One session's offsets, so its events are read without scanning the others'
--- (the per-session index). The writer keeps the offsets appended since meta
--- 'sessions_through' in memory and writes them here, one row per session per
--- flush (split every 1,024 offsets), in the transaction that moves
--- sessions_through; a writable open after a crash rebuilds the missing rows
--- from the events after it.
+-- (the per-session index). The writer keeps a session's new offsets in memory
+-- and writes them here, one row per session per write of its buffer (split
+-- every 1,024 offsets), in the transaction that adds them to its sessions row;
+-- a writable open after a crash rebuilds the missing rows from the events
+-- after meta 'sessions_through' (see the invariants).
 --
 -- Why in bulk instead of an index on events: any index on events gets an entry
 -- per appended row, and the entries of 1,000 interleaved sessions land on
@@ -193,4 +208,4 @@ CREATE TABLE session_segments (
 -- Retention deletes the rows whose offsets are all evicted by last_offset.
 CREATE INDEX session_segments_by_end ON session_segments(last_offset);
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

@@ -58,12 +58,15 @@ struct StorageOptions {
   // Cap on the database size in pages (0: unlimited). Appends past it fail
   // with DiskFull; also how tests simulate a full disk.
   int64_t max_page_count = 0;
-  // Session summaries (the sessions table's counters and last offset) are
-  // buffered in memory and written in the first append transaction after this
-  // many events or this many ms since the last write, by Flush(), and before
-  // any delete or retention step. Readers of this store see exact summaries
-  // at all times; another process reading the file sees them up to this late.
-  // A crash loses nothing: opening for writing rebuilds them from the events.
+  // Session summaries (the sessions table's counters and last offset) and
+  // per-session offsets are buffered in memory and written by the append
+  // transactions, a few sessions each (storage/session_flush_queue.h): a
+  // session this many ms after its first buffered event (up to 2x when the
+  // writer is behind), the oldest sessions whenever this many events are
+  // buffered, and all of them by Flush() and before any delete or retention
+  // step. Readers of this store see exact summaries at all times; another
+  // process reading the file sees them up to this late. A crash loses
+  // nothing: opening for writing rebuilds them from the events.
   int64_t session_flush_events = 100'000;
   int64_t session_flush_interval_ms = 1'000;
 };

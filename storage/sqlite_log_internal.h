@@ -129,4 +129,14 @@ std::unique_ptr<LogReader> NewSqliteLogReader(std::shared_ptr<const SharedState>
 // "<path>-wal" size in bytes, 0 when absent.
 int64_t WalFileBytes(const std::string& path);
 
+// The writer's journal_size_limit: after a WAL restart SQLite truncates a WAL
+// file larger than this (a burst that outran the checkpoints does not keep
+// its disk space). It sits above what a WAL normally reaches between two
+// checkpoints (the threshold, plus frames added while one runs): truncating
+// an ordinary WAL freed ~100 MB of blocks inside the commit that restarted
+// it, a 40-50 ms stall of every append behind it (strace: ftruncate of a
+// 16 KiB-page WAL past 10,000 frames; with this limit the live tail's p99
+// fell from 25-44 ms to 4.5-5.4 ms, bench/BENCHMARKS_notes.md).
+int64_t WalSizeLimitBytes(int64_t page_size, const StorageOptions& options);
+
 }  // namespace tailbus::sqlite

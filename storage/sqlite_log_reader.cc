@@ -81,11 +81,13 @@ int64_t ClampToInt64(size_t n) {
              : static_cast<int64_t>(n);
 }
 
+constexpr int kLastOffsetColumn = 3;  // of kSessionColumns
+
 SessionSummary SummaryFromRow(sqlite3_stmt* s) {
   SessionSummary out;
   out.session_id = std::string(ColumnText(s, 1));
   out.first_offset = sqlite3_column_int64(s, 2);
-  out.last_offset = sqlite3_column_int64(s, 3);
+  out.last_offset = sqlite3_column_int64(s, kLastOffsetColumn);
   out.first_time_ms = sqlite3_column_int64(s, 4);
   out.last_time_ms = sqlite3_column_int64(s, 5);
   out.event_count = sqlite3_column_int64(s, 6);
@@ -502,7 +504,11 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   // past it, that session's offsets were not all collected.
   const bool match_all = EveryListedRowMatches(filter);
   const size_t want = SessionOffsetsWanted(filter, limit, max_scan);
-  const int64_t through = bounds.sessions_through;
+  // With the writer's buffer, session_segments is read in full (a session
+  // written after sessions_through lists offsets past it, the buffer the
+  // rest). Without it, only up to sessions_through, where the listing is
+  // complete for every session.
+  const int64_t through = buffered_tail ? bounds.head : bounds.sessions_through;
   constexpr int64_t kNoCap = std::numeric_limits<int64_t>::max();
   int64_t cap = kNoCap;
   std::vector<int64_t> offsets;
@@ -555,7 +561,7 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
   // Every offset of these sessions up to the cap was examined: up to head when
   // the buffer listed the tail, else up to sessions_through (the next read
   // scans the rest by offset).
-  page.next_after = cap != kNoCap ? cap : std::max(after, buffered_tail ? bounds.head : through);
+  page.next_after = cap != kNoCap ? cap : std::max(after, through);
   return Status::Ok();
 }
 
@@ -571,9 +577,9 @@ Result<std::vector<SessionSummary>> SqliteLogReader::ListSessions(size_t limit, 
   if (!shared_->deleted.empty()) deleted = shared_->deleted.Snapshot();
   auto hidden = [&](int64_t key) { return deleted != nullptr && deleted->count(key) != 0; };
 
-  // Every session with a delta has events after sessions_through and every
-  // other one has none, so the sessions with deltas come first in activity
-  // order, newest delta first; then the rest in their rows' order.
+  // Two streams, merged newest activity first: the sessions with a delta
+  // (their rows' last_offset is stale) by the delta's last offset, and the
+  // rest by their rows' last_offset (the activity index).
   std::vector<std::pair<int64_t, int64_t>> active;  // (last offset, key), newest first
   active.reserve(deltas.size());
   for (const auto& [key, delta] : deltas) {
@@ -581,40 +587,47 @@ Result<std::vector<SessionSummary>> SqliteLogReader::ListSessions(size_t limit, 
   }
   std::sort(active.begin(), active.end(), std::greater<>());
   size_t skip = offset;
-  for (const auto& [last, key] : active) {
-    if (out.size() >= limit) break;
-    sqlite3_stmt* s = session_by_key_.get();
-    ResetOnExit reset(s);
-    sqlite3_bind_int64(s, 1, key);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) continue;  // removed in this snapshot
-    if (rc != SQLITE_ROW) return Error(rc, "listing sessions");
+  auto take = [&](sqlite3_stmt* s, const SessionDelta* delta) {
     if (!id_contains.empty() && ColumnText(s, 1).find(id_contains) == std::string_view::npos) {
-      continue;
+      return;
     }
     if (skip > 0) {
       --skip;
-      continue;
+      return;
     }
     out.push_back(SummaryFromRow(s));
-    deltas.at(key).ApplyTo(out.back());
-  }
-  if (out.size() >= limit) return out;
+    if (delta != nullptr) delta->ApplyTo(out.back());
+  };
+  size_t next_active = 0;
+  // Takes the sessions with a delta newer than `bound`.
+  auto take_active_above = [&](int64_t bound) -> Status {
+    for (; next_active < active.size() && active[next_active].first > bound; ++next_active) {
+      if (out.size() >= limit) return Status::Ok();
+      const int64_t key = active[next_active].second;
+      sqlite3_stmt* s = session_by_key_.get();
+      ResetOnExit reset(s);
+      sqlite3_bind_int64(s, 1, key);
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) continue;  // removed in this snapshot
+      if (rc != SQLITE_ROW) return Error(rc, "listing sessions");
+      take(s, &deltas.at(key));
+    }
+    return Status::Ok();
+  };
   sqlite3_stmt* s = list_.get();
   ResetOnExit reset(s);
   BindText(s, 1, id_contains, false);
-  int rc;
+  int rc = SQLITE_DONE;
   while (out.size() < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     const int64_t key = sqlite3_column_int64(s, 0);
     // A session being soft-deleted right now is hidden before its commit.
     if (hidden(key) || deltas.count(key) != 0) continue;
-    if (skip > 0) {
-      --skip;
-      continue;
-    }
-    out.push_back(SummaryFromRow(s));
+    TAILBUS_RETURN_IF_ERROR(take_active_above(sqlite3_column_int64(s, kLastOffsetColumn)));
+    if (out.size() >= limit) break;
+    take(s, nullptr);
   }
   if (out.size() < limit && rc != SQLITE_DONE) return Error(rc, "listing sessions");
+  TAILBUS_RETURN_IF_ERROR(take_active_above(std::numeric_limits<int64_t>::min()));
   return out;
 }
 

@@ -35,6 +35,7 @@
 #include "core/string_hash.h"
 #include "storage/header_codec.h"
 #include "storage/log_store.h"
+#include "storage/session_flush_queue.h"
 #include "storage/session_segments.h"
 #include "storage/sqlite_log_internal.h"
 #include "storage/sqlite_util.h"
@@ -56,16 +57,13 @@ using sqlite::Stmt;
 using sqlite::ToStatus;
 using sqlite::WriterLock;
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 // The oldest version this build migrates (or, read-only, reads as it is).
 constexpr int kOldestReadableVersion = 1;
 constexpr std::string_view kApplication = "tailbus";
 // Bound on the writer's session_id -> session_key cache; past it the cache is
 // dropped and refilled from the sessions_visible_id index on demand.
 constexpr size_t kMaxCachedSessions = 1 << 20;
-// After a WAL restart SQLite truncates a WAL file larger than this (a burst
-// that outran the checkpoints does not keep its disk space).
-constexpr int64_t kWalSizeLimitBytes = 64 << 20;
 // Rows per multi-row INSERT on the append path (5 parameters each).
 constexpr size_t kRowsPerInsert = 32;
 
@@ -93,11 +91,14 @@ int64_t SteadyMillis() {
 // cell cost ~5% of the append path and more on retention. Deleted rows' bytes
 // may linger in free pages until reused: a hard delete is not a secure erase.
 Status ApplyWriterPragmas(sqlite3* db, const StorageOptions& o, const std::string& path) {
+  auto page_size = sqlite::QueryInt(db, "PRAGMA page_size", path + ": reading the page size");
+  if (!page_size.ok()) return page_size.status();
   std::string sql = fmt::format(
       "PRAGMA synchronous={}; PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY; "
       "PRAGMA secure_delete=OFF; PRAGMA wal_autocheckpoint={}; PRAGMA journal_size_limit={};",
       o.synchronous == Synchronous::kFull ? "FULL" : "NORMAL", std::max(o.cache_kib, 0),
-      std::max(o.wal_autocheckpoint_pages, 0), kWalSizeLimitBytes);
+      std::max(o.wal_autocheckpoint_pages, 0),
+      sqlite::WalSizeLimitBytes(page_size->value_or(4096), o));
   if (o.max_page_count > 0) sql += fmt::format("PRAGMA max_page_count={};", o.max_page_count);
   return sqlite::Exec(db, sql.c_str(), path + ": configuring the connection");
 }
@@ -129,7 +130,7 @@ Status Migrate(sqlite3* db, int from, const std::string& path) {
         "WHERE key = 'head';";
   }
   Status st = sql.empty() ? Status::Ok() : sqlite::Exec(db, sql.c_str(), context);
-  if (st.ok()) {
+  if (st.ok() && from <= 3) {
     // Version 3 and older indexed events row by row; list the offsets up to
     // sessions_through (a writable open lists the rest from the recovered
     // buffer), then drop the old index.
@@ -179,7 +180,17 @@ class SqliteLogStore final : public LogStore {
 
  private:
   SqliteLogStore(std::shared_ptr<SharedState> shared, DbPtr db, WriterLock lock)
-      : lock_(std::move(lock)), shared_(std::move(shared)), db_(std::move(db)) {}
+      : lock_(std::move(lock)),
+        shared_(std::move(shared)),
+        db_(std::move(db)),
+        flush_queue_(FlushPolicy(shared_->options)) {}
+
+  static sqlite::SessionFlushPolicy FlushPolicy(const StorageOptions& o) {
+    sqlite::SessionFlushPolicy p;
+    p.interval_ms = o.session_flush_interval_ms;
+    p.max_events = o.session_flush_events;
+    return p;
+  }
 
   // Reads the meta rows and derived state into memory. Called once by Open.
   Status LoadState();
@@ -197,18 +208,24 @@ class SqliteLogStore final : public LogStore {
   Result<std::optional<int64_t>> FindVisibleSession(std::string_view session_id,
                                                     std::string_view context);
   void CacheSession(std::string_view session_id, int64_t key);
-  // Whether the append of `events` more events should also write the buffered
-  // session deltas.
-  bool FlushDue(size_t events) const;
   // Inside a transaction: adds `d` to session `key`'s row.
   Status WriteSessionDelta(int64_t key, const SessionDelta& d, std::string_view context);
-  // Inside a transaction: writes every buffered delta and offset list (and,
-  // when `batch`, the batch's) and meta sessions_through = `through`.
-  Status WriteSessionDeltas(bool batch, int64_t through, std::string_view context);
-  // COMMITs and publishes the session deltas and offsets: clears the buffer
-  // when `flushed`, else merges the batch's aggregates into it. Readers see the
-  // commit and the buffer change as one step.
-  Status CommitWithDeltas(bool flushed, std::string_view context);
+  // Inside a transaction: writes session `key`'s buffered delta and offsets
+  // (either may be null), followed by `batch_agg`'s (an index into aggs_ of
+  // the append in progress, or kNoAgg).
+  Status WriteSession(int64_t key, const SessionDelta* delta, const std::vector<int64_t>* offsets,
+                      size_t batch_agg, std::string_view context);
+  static constexpr size_t kNoAgg = static_cast<size_t>(-1);
+  // Inside the append's transaction: queues the batch's sessions, writes the
+  // due prefix of the queue (flushed_ = its length) and moves meta
+  // sessions_through to `through`.
+  Status WriteDueSessions(int64_t head_after, int64_t& through, std::string_view context);
+  // Undoes the queueing of WriteDueSessions after a failed append.
+  void UnstageBatch();
+  // COMMITs the append and publishes the buffer change with it (readers see
+  // both as one step): the first flushed_ queued sessions leave the buffer,
+  // the batch's other sessions are merged into it.
+  Status CommitAppend(std::string_view context);
 
   Status AppendInTransaction(std::span<const AppendRecord> records, std::string_view context);
   // Inside a transaction: removes the events, segments and rows of sessions
@@ -238,11 +255,11 @@ class SqliteLogStore final : public LogStore {
 
   int64_t retained_bytes_ = 0;
   int64_t event_count_ = 0;
-  // meta 'sessions_through': the session rows' counters are exact up to it.
+  // meta 'sessions_through': every event up to it is in its session's row and
+  // session_segments (later ones may be too; see schema.sql).
   int64_t sessions_through_ = 0;
-  // Events appended since sessions_through_, and when it last moved (steady ms).
-  int64_t buffered_events_ = 0;
-  int64_t last_flush_ms_ = 0;
+  // The buffered sessions, in the order they are written.
+  sqlite::SessionFlushQueue flush_queue_;
 
   // session_id -> session_key of visible sessions (a cache: misses go to the index).
   std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> session_keys_;
@@ -268,10 +285,16 @@ class SqliteLogStore final : public LogStore {
   // aggs_.size() are kept only for their capacity.
   std::vector<std::vector<int64_t>> agg_offsets_;
   std::string segment_buf_;          // one segment row's encoded offsets
+  std::vector<int64_t> joined_;      // a session's buffered and batch offsets
   std::string header_buf_;           // encoded headers of one statement's rows
   std::vector<size_t> header_ends_;  // end of each row's header in header_buf_
   std::unordered_map<std::string_view, uint32_t> agg_index_;
   std::vector<uint32_t> record_agg_;
+  std::unordered_map<int64_t, uint32_t> agg_by_key_;  // session_key -> index in aggs_
+  std::vector<uint8_t> agg_queued_;                   // per aggregate: queued by this append
+  std::vector<uint8_t> agg_written_;                  // per aggregate: written by this append
+  bool staged_ = false;                               // the batch is in flush_queue_
+  size_t flushed_ = 0;                                // queued sessions this append writes
 };
 
 Result<std::unique_ptr<LogStore>> SqliteLogStore::Open(const std::string& path,
@@ -502,7 +525,6 @@ Status SqliteLogStore::LoadState() {
   event_count_ = *count;
   // Absent in a version 2 file opened read-only: its rows are exact at head.
   sessions_through_ = std::min(sessions_through.value_or(h), h);
-  last_flush_ms_ = SteadyMillis();
 
   Stmt deleted;
   TAILBUS_RETURN_IF_ERROR(
@@ -626,12 +648,6 @@ void SqliteLogStore::CacheSession(std::string_view session_id, int64_t key) {
   session_keys_.insert_or_assign(std::string(session_id), key);
 }
 
-bool SqliteLogStore::FlushDue(size_t events) const {
-  const StorageOptions& o = shared_->options;
-  return buffered_events_ + static_cast<int64_t>(events) >= o.session_flush_events ||
-         SteadyMillis() - last_flush_ms_ >= o.session_flush_interval_ms;
-}
-
 Status SqliteLogStore::WriteSessionDelta(int64_t key, const SessionDelta& d,
                                          std::string_view context) {
   sqlite3_stmt* s = update_session_.get();
@@ -652,58 +668,87 @@ Status SqliteLogStore::WriteSessionDelta(int64_t key, const SessionDelta& d,
   return Status::Ok();
 }
 
-Status SqliteLogStore::WriteSessionDeltas(bool batch, int64_t through, std::string_view context) {
+Status SqliteLogStore::WriteSession(int64_t key, const SessionDelta* delta,
+                                    const std::vector<int64_t>* offsets, size_t batch_agg,
+                                    std::string_view context) {
+  SessionDelta d = delta != nullptr ? *delta : SessionDelta{};
+  std::span<const int64_t> list;
+  if (offsets != nullptr) list = *offsets;
+  if (batch_agg != kNoAgg) {
+    d.Merge(aggs_[batch_agg].ToDelta());
+    const std::vector<int64_t>& more = agg_offsets_[batch_agg];
+    // A session's buffered offsets all precede the batch's: one list, so one
+    // row (unless it outgrew kMaxSegmentOffsets).
+    if (list.empty()) {
+      list = more;
+    } else {
+      joined_.assign(list.begin(), list.end());
+      joined_.insert(joined_.end(), more.begin(), more.end());
+      list = joined_;
+    }
+  }
+  if (d.count > 0) TAILBUS_RETURN_IF_ERROR(WriteSessionDelta(key, d, context));
+  if (list.empty()) return Status::Ok();
+  return sqlite::InsertSegments(db_.get(), insert_segment_.get(), key, list, segment_buf_, context);
+}
+
+Status SqliteLogStore::WriteDueSessions(int64_t head_after, int64_t& through,
+                                        std::string_view context) {
+  const int64_t now = SteadyMillis();
+  agg_by_key_.clear();
+  agg_queued_.assign(aggs_.size(), 0);
+  agg_written_.assign(aggs_.size(), 0);
+  for (size_t i = 0; i < aggs_.size(); ++i) {
+    const SessionAgg& a = aggs_[i];
+    agg_by_key_.emplace(a.key, static_cast<uint32_t>(i));
+    agg_queued_[i] = flush_queue_.Stage(a.key, a.first_offset, a.count, now);
+  }
+  staged_ = true;
+  flushed_ = flush_queue_.DuePrefix(now);
   // Only the writer mutates the buffer, so reading it needs no lock.
   const PendingSessions& pending = shared_->pending;
-  for (const auto& [key, delta] : pending.deltas) {
-    TAILBUS_RETURN_IF_ERROR(WriteSessionDelta(key, delta, context));
-  }
-  if (batch) {
-    for (const SessionAgg& a : aggs_) {
-      TAILBUS_RETURN_IF_ERROR(WriteSessionDelta(a.key, a.ToDelta(), context));
+  for (size_t i = 0; i < flushed_; ++i) {
+    const int64_t key = flush_queue_.key_at(i);
+    auto d = pending.deltas.find(key);
+    auto o = pending.offsets.find(key);
+    size_t agg = kNoAgg;
+    if (auto it = agg_by_key_.find(key); it != agg_by_key_.end()) {
+      agg = it->second;
+      agg_written_[agg] = 1;
     }
+    TAILBUS_RETURN_IF_ERROR(WriteSession(key, d != pending.deltas.end() ? &d->second : nullptr,
+                                         o != pending.offsets.end() ? &o->second : nullptr, agg,
+                                         context));
   }
-  // Offsets: a session's buffered ones all precede the batch's, so a session
-  // in both gets one list (one row, unless it outgrew kMaxSegmentOffsets).
-  std::unordered_map<int64_t, const std::vector<int64_t>*> in_batch;
-  if (batch) {
-    for (size_t i = 0; i < aggs_.size(); ++i) in_batch.emplace(aggs_[i].key, &agg_offsets_[i]);
-  }
-  std::vector<int64_t> joined;
-  for (const auto& [key, offsets] : pending.offsets) {
-    std::span<const int64_t> list = offsets;
-    if (auto it = in_batch.find(key); it != in_batch.end()) {
-      joined.assign(offsets.begin(), offsets.end());
-      joined.insert(joined.end(), it->second->begin(), it->second->end());
-      list = joined;
-      in_batch.erase(it);
-    }
-    if (list.empty()) continue;
-    TAILBUS_RETURN_IF_ERROR(
-        sqlite::InsertSegments(db_.get(), insert_segment_.get(), key, list, segment_buf_, context));
-  }
-  for (const auto& [key, offsets] : in_batch) {
-    TAILBUS_RETURN_IF_ERROR(sqlite::InsertSegments(db_.get(), insert_segment_.get(), key, *offsets,
-                                                   segment_buf_, context));
-  }
+  through = flush_queue_.WrittenThroughAfter(flushed_, head_after);
+  if (through == sessions_through_) return Status::Ok();
   return SetMeta("sessions_through", through, context);
 }
 
-Status SqliteLogStore::CommitWithDeltas(bool flushed, std::string_view context) {
+void SqliteLogStore::UnstageBatch() {
+  if (!staged_) return;
+  for (size_t i = aggs_.size(); i-- > 0;) {
+    flush_queue_.Unstage(aggs_[i].key, aggs_[i].count, agg_queued_[i] != 0);
+  }
+  staged_ = false;
+}
+
+Status SqliteLogStore::CommitAppend(std::string_view context) {
   // Held across the COMMIT: a reader pins its snapshot under this lock, so
   // the rows it reads and the deltas it copies always agree.
   PendingSessions& pending = shared_->pending;
   std::lock_guard lock(pending.mu);
   TAILBUS_RETURN_IF_ERROR(Commit(context));
-  if (flushed) {
-    pending.deltas.clear();
-    pending.offsets.clear();
-  } else {
-    for (size_t i = 0; i < aggs_.size(); ++i) {
-      pending.deltas[aggs_[i].key].Merge(aggs_[i].ToDelta());
-      std::vector<int64_t>& offsets = pending.offsets[aggs_[i].key];
-      offsets.insert(offsets.end(), agg_offsets_[i].begin(), agg_offsets_[i].end());
-    }
+  for (size_t i = 0; i < flushed_; ++i) {
+    const int64_t key = flush_queue_.key_at(i);
+    pending.deltas.erase(key);
+    pending.offsets.erase(key);
+  }
+  for (size_t i = 0; i < aggs_.size(); ++i) {
+    if (agg_written_[i]) continue;
+    pending.deltas[aggs_[i].key].Merge(aggs_[i].ToDelta());
+    std::vector<int64_t>& offsets = pending.offsets[aggs_[i].key];
+    offsets.insert(offsets.end(), agg_offsets_[i].begin(), agg_offsets_[i].end());
   }
   return Status::Ok();
 }
@@ -714,15 +759,30 @@ Status SqliteLogStore::Flush() {
   if (sessions_through_ == h) return Status::Ok();
   const std::string context = fmt::format("{}: writing session summaries", shared_->path);
   TAILBUS_RETURN_IF_ERROR(Begin(context));
-  Status st = WriteSessionDeltas(false, h, context);
-  if (st.ok()) st = CommitWithDeltas(true, context);
+  // Only the writer mutates the buffer, so reading it needs no lock.
+  PendingSessions& pending = shared_->pending;
+  Status st;
+  for (const auto& [key, delta] : pending.deltas) {
+    auto o = pending.offsets.find(key);
+    st = WriteSession(key, &delta, o != pending.offsets.end() ? &o->second : nullptr, kNoAgg,
+                      context);
+    if (!st.ok()) break;
+  }
+  if (st.ok()) st = SetMeta("sessions_through", h, context);
+  if (st.ok()) {
+    std::lock_guard lock(pending.mu);
+    st = Commit(context);
+    if (st.ok()) {
+      pending.deltas.clear();
+      pending.offsets.clear();
+    }
+  }
   if (!st.ok()) {
     RollbackIfOpen();
     return st;
   }
   sessions_through_ = h;
-  buffered_events_ = 0;
-  last_flush_ms_ = SteadyMillis();
+  flush_queue_.Clear();
   return Status::Ok();
 }
 
@@ -734,6 +794,28 @@ Status SqliteLogStore::RecoverSessionDeltas() {
                                           shared_->path, sessions_through_ + 1, h);
   std::unordered_map<int64_t, SessionDelta> deltas;
   std::unordered_map<int64_t, std::vector<int64_t>> offsets;
+  // A session written after sessions_through (the writer writes sessions one
+  // by one) already holds its events up to its newest segment's last offset.
+  std::unordered_map<int64_t, int64_t> written_through;
+  Stmt newest_segment;
+  if (shared_->schema_version >= 4) {  // older files (read-only) have no segments
+    TAILBUS_RETURN_IF_ERROR(
+        newest_segment.Prepare(db,
+                               "SELECT last_offset FROM session_segments WHERE session_key = ?1 "
+                               "ORDER BY first_offset DESC LIMIT 1"));
+  }
+  auto written = [&](int64_t key) -> Result<int64_t> {
+    if (newest_segment.get() == nullptr) return int64_t{0};
+    if (auto it = written_through.find(key); it != written_through.end()) return it->second;
+    sqlite3_stmt* s = newest_segment.get();
+    ResetOnExit reset(s);
+    sqlite3_bind_int64(s, 1, key);
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return ToStatus(rc, db, context);
+    const int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    written_through.emplace(key, last);
+    return last;
+  };
   {
     Stmt scan;
     TAILBUS_RETURN_IF_ERROR(
@@ -752,6 +834,9 @@ Status SqliteLogStore::RecoverSessionDeltas() {
             fmt::format("{}: event at offset {} has a malformed header", context, offset));
       }
       const int64_t key = sqlite3_column_int64(scan.get(), 1);
+      auto through = written(key);
+      if (!through.ok()) return through.status();
+      if (offset <= *through) continue;
       deltas[key].Merge(SessionDelta{offset, hv.timestamp_ms, hv.timestamp_ms, 1,
                                      hv.cost_tokens.value_or(0), IsErrorEvent(hv) ? 1 : 0});
       offsets[key].push_back(offset);
@@ -821,29 +906,27 @@ Status SqliteLogStore::Append(std::span<const AppendRecord> records) {
 
   const std::string context =
       fmt::format("{}: append of {} events at offset {}", shared_->path, records.size(), first);
-  const bool flush = FlushDue(records.size());
+  staged_ = false;
+  flushed_ = 0;
+  int64_t through = sessions_through_;
   TAILBUS_RETURN_IF_ERROR(Begin(context));
   Status st = AppendInTransaction(records, context);
-  if (st.ok() && flush) st = WriteSessionDeltas(true, records.back().offset, context);
+  if (st.ok()) st = WriteDueSessions(records.back().offset, through, context);
   if (st.ok()) st = SetMeta("head", records.back().offset, context);
   if (st.ok()) st = SetMeta("retained_bytes", retained_bytes_ + batch_bytes, context);
   if (st.ok())
     st = SetMeta("event_count", event_count_ + static_cast<int64_t>(records.size()), context);
-  if (st.ok()) st = CommitWithDeltas(flush, context);
+  if (st.ok()) st = CommitAppend(context);
   if (!st.ok()) {
+    UnstageBatch();
     RollbackIfOpen();
     return st;
   }
   // Committed: publish.
   retained_bytes_ += batch_bytes;
   event_count_ += static_cast<int64_t>(records.size());
-  if (flush) {
-    sessions_through_ = records.back().offset;
-    buffered_events_ = 0;
-    last_flush_ms_ = SteadyMillis();
-  } else {
-    buffered_events_ += static_cast<int64_t>(records.size());
-  }
+  flush_queue_.Commit(flushed_);
+  sessions_through_ = through;
   for (const SessionAgg& a : aggs_) {
     if (a.is_new) CacheSession(a.session_id, a.key);
   }
@@ -1212,6 +1295,18 @@ Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& path,
 int SchemaVersion() { return kSchemaVersion; }
 
 namespace sqlite {
+
+namespace {
+constexpr int64_t kMinWalSizeLimitBytes = int64_t{64} << 20;
+constexpr int64_t kWalLimitPerCheckpoint = 2;  // limit = 2 x the threshold's bytes
+constexpr int64_t kWalFrameHeaderBytes = 24;
+}  // namespace
+
+int64_t WalSizeLimitBytes(int64_t page_size, const StorageOptions& options) {
+  const int64_t threshold =
+      int64_t{std::max(options.wal_autocheckpoint_pages, 0)} * (page_size + kWalFrameHeaderBytes);
+  return std::max(kMinWalSizeLimitBytes, kWalLimitPerCheckpoint * threshold);
+}
 
 int64_t WalFileBytes(const std::string& path) {
   std::error_code ec;

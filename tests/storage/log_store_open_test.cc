@@ -28,7 +28,7 @@ TEST(SchemaTest, CompiledInSchemaSetsSchemaVersion) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(s, 0), SchemaVersion());
-  EXPECT_EQ(SchemaVersion(), 4);
+  EXPECT_EQ(SchemaVersion(), 5);
   sqlite3_finalize(s);
   sqlite3_close(db);
 }
@@ -78,7 +78,7 @@ TEST(LogStoreOpenTest, CreatesDirectoryAndFileWithMetaAndWal) {
   RawDb raw(path);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Query("PRAGMA page_size"), "16384");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "4");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SchemaVersion()));
   EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key='application'"), "tailbus");
   EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
 }
@@ -239,7 +239,7 @@ TEST(LogStoreOpenTest, OpenRefusesNewerSchemaVersion) {
   EXPECT_EQ(store.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(store.status().message(),
             path +
-                ": database schema version 7 is newer than this build supports (4); "
+                ": database schema version 7 is newer than this build supports (5); "
                 "refusing to open");
   EXPECT_EQ(ReadFileBytes(path), before);
   RawDb raw(path);

@@ -325,12 +325,15 @@ TEST(SessionIndexTest, MigratesVersion3FileListingOffsetsAndRecoveringItsBuffere
   const Filter s3 = ParseOrDie(R"({"session_ids":["s3"]})");
   std::vector<int64_t> want;
   {
-    // 3,000 events over 7 sessions, flushed at 2,000: the file as a crash
-    // leaves it has sessions_through 2,000 and the rest in no segment.
+    // 3,000 events over 7 sessions, all written at 2,000: the file as a
+    // crash leaves it has sessions_through 2,000 and the rest in no segment
+    // (as version 3 wrote them: every session at once).
     StorageOptions o = FlushEvery1000();
-    o.session_flush_events = 2000;
+    o.session_flush_events = int64_t{1} << 40;
     auto store = OpenOrDie(dir.File("live.db"), o);
-    for (int i = 0; i < 30; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
+    ASSERT_TRUE(store->Flush().ok());
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
     want = Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000));
     ASSERT_EQ(want.size(), 420u);
     CopyLogFiles(dir.File("live.db"), path);

@@ -3,8 +3,10 @@
 // process sees, and what a crash leaves behind.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/log_store.h"
@@ -82,7 +84,7 @@ TEST(SessionSummaryTest, ReadersOfTheStoreSeeExactSummariesWhileTheyAreBuffered)
   ExpectSummary(*reader->GetSession("b"), 2, 12, 1, 6);
 }
 
-TEST(SessionSummaryTest, WritesSummariesAfterSessionFlushEvents) {
+TEST(SessionSummaryTest, WritesEverySessionOnceSessionFlushEventsAreBuffered) {
   TempDir dir;
   const std::string path = dir.File("log.db");
   StorageOptions o = Buffering();
@@ -245,6 +247,85 @@ TEST(SessionSummaryTest, RetentionKeepsASessionWhoseNewestEventsAreBuffered) {
   auto a = store->NewReader()->GetSession("a");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ExpectSummary(*a, 4, 24, 2, 4);
+}
+
+}  // namespace
+}  // namespace tailbus::testing
+
+namespace tailbus::testing {
+namespace {
+
+// s0 at 1, 2, 3, then 600 ms later s1 at 4 and s0 at 5, 6, 7. With a 500 ms
+// interval, that append writes s0 (due: buffered 600 ms) and not s1 (just
+// buffered): s0 is written past sessions_through (3), and is newer than s1.
+std::unique_ptr<LogStore> OpenWithS0WrittenPastTheWatermark(const std::string& path) {
+  StorageOptions o = Buffering();
+  o.session_flush_interval_ms = 500;
+  auto store = OpenOrDie(path, o);
+  EXPECT_TRUE(AppendMany(*store, 3, 1).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  Batch b;
+  b.Add(Ev("s1")).Add(Ev("s0")).Add(Ev("s0")).Add(Ev("s0"));
+  EXPECT_TRUE(AppendBatch(*store, b).ok());
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "3");
+  EXPECT_EQ(raw.Query("SELECT event_count FROM sessions WHERE session_id = 's0'"), "6");
+  EXPECT_EQ(raw.Query("SELECT event_count FROM sessions WHERE session_id = 's1'"), "0");
+  return store;
+}
+
+void ExpectBothSessionsExact(LogStore& store) {
+  auto reader = store.NewReader();
+  EXPECT_EQ(reader->GetSession("s0")->event_count, 6);
+  EXPECT_EQ(reader->GetSession("s0")->last_offset, 7);
+  EXPECT_EQ(reader->GetSession("s1")->event_count, 1);
+  EXPECT_EQ(reader->GetSession("s1")->last_offset, 4);
+  const Filter s0 = ParseOrDie(R"({"session_ids":["s0"]})");
+  const Filter s1 = ParseOrDie(R"({"session_ids":["s1"]})");
+  EXPECT_EQ(Offsets(ReadAllPages(*reader, 0, 7, s0, 2, 100)),
+            (std::vector<int64_t>{1, 2, 3, 5, 6, 7}));
+  EXPECT_EQ(Offsets(ReadAllPages(*reader, 0, 7, s1, 2, 100)), (std::vector<int64_t>{4}));
+}
+
+TEST(SessionSummaryTest, SessionsWrittenPastTheWatermarkReadExactlyInTheWritersProcess) {
+  TempDir dir;
+  auto store = OpenWithS0WrittenPastTheWatermark(dir.File("log.db"));
+  ExpectBothSessionsExact(*store);
+}
+
+TEST(SessionSummaryTest, CrashAfterSomeSessionsWereWrittenCountsEachEventOnce) {
+  TempDir dir;
+  const std::string path = dir.File("log.db");
+  auto store = OpenWithS0WrittenPastTheWatermark(path);
+  CopyLogFiles(path, dir.File("ro.db"));
+  CopyLogFiles(path, dir.File("rw.db"));
+  {  // Another process: s0's segment past sessions_through is not read twice.
+    auto ro = OpenOrDie(dir.File("ro.db"), ReadOnly());
+    ExpectBothSessionsExact(*ro);
+  }
+  auto reopened = OpenOrDie(dir.File("rw.db"), Buffering());
+  ExpectBothSessionsExact(*reopened);
+  RawDb raw(dir.File("rw.db"));
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "7");
+  EXPECT_EQ(raw.Query("SELECT group_concat(event_count) FROM sessions ORDER BY session_key"),
+            "6,1");
+}
+
+TEST(SessionSummaryTest, ListSessionsOrdersWrittenAndBufferedSessionsByActivity) {
+  TempDir dir;
+  auto store = OpenWithS0WrittenPastTheWatermark(dir.File("log.db"));
+  auto reader = store->NewReader();
+  // s0 (written, last 7) is newer than s1 (buffered, last 4).
+  auto all = reader->ListSessions(10, 0, "");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].session_id, "s0");
+  EXPECT_EQ((*all)[1].session_id, "s1");
+  EXPECT_EQ((*all)[1].event_count, 1);
+  auto second = reader->ListSessions(1, 1, "");
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].session_id, "s1");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "storage/log_store.h"
+#include "storage/sqlite_log_internal.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace tailbus {
@@ -130,6 +131,19 @@ TEST(WalCheckpointTest, LogKilledWhileAppendingAndCheckpointingRecovers) {
   ExpectWholeLog(path, head);
   ASSERT_TRUE(AppendMany(*store, 100, 37).ok());
   EXPECT_EQ(store->head(), head + 100);
+}
+
+TEST(WalCheckpointTest, WalRestartDoesNotTruncateAWalOfOneCheckpointsFrames) {
+  // journal_size_limit must leave room for the frames one checkpoint threshold
+  // holds, and more that arrive while it runs: a WAL truncated at every
+  // restart stalled the commit doing it for 40-50 ms.
+  StorageOptions o;
+  for (int64_t page_size : {4096, 16384, 65536}) {
+    const int64_t one_checkpoint = o.wal_autocheckpoint_pages * (page_size + 24);
+    EXPECT_GE(sqlite::WalSizeLimitBytes(page_size, o), 2 * one_checkpoint) << page_size;
+  }
+  o.wal_autocheckpoint_pages = 10;  // small WALs keep the 64 MiB floor
+  EXPECT_EQ(sqlite::WalSizeLimitBytes(4096, o), int64_t{64} << 20);
 }
 
 }  // namespace
