@@ -293,6 +293,10 @@ bool WsConn::Send(std::string_view text) {
   return WriteAll(fd_, f.data(), f.size());
 }
 
+bool WsConn::SendFramed(std::string_view frames) {
+  return WriteAll(fd_, frames.data(), frames.size());
+}
+
 bool WsConn::Read(std::string* msg) {
   char buf[1 << 16];
   while (true) {

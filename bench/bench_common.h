@@ -144,10 +144,18 @@ class WsConn {
   ~WsConn();
   bool Open(int port, std::string_view path, std::string* error);
   bool Send(std::string_view text);
+  // Writes frames already built with AppendWsFrame, in one write (a
+  // pipelining producer's batch, as the peers' clients write theirs).
+  bool SendFramed(std::string_view frames);
   // Next whole text/binary message; answers pings. False on close/error.
   bool Read(std::string* msg);
   int fd() const { return fd_; }
   bool Buffered() const { return rbuf_.size() > rpos_; }
+  // A whole frame is buffered: Read returns without blocking.
+  bool HasFrame() const {
+    WsFrame f;
+    return ParseWsFrame(rbuf_.data() + rpos_, rbuf_.size() - rpos_, &f) > 0;
+  }
   // Bytes already received after the upgrade response (not yet parsed).
   std::string TakeBuffered() {
     std::string s = rbuf_.substr(rpos_);

@@ -103,21 +103,25 @@ void WsProducer(IngestCtx& c, int port) {
   if (!ws.Open(port, kPublishPath, &err)) Fail("WebSocket producer: " + err);
   const int W = c.cfg->window;
   std::unordered_map<int64_t, int64_t> inflight;  // request_id -> start time
-  std::string msg, frame;
+  std::string msg, frame, out;
   int64_t k = 0;
   while (true) {
     const bool stopping = c.stop->load();
     if (stopping && inflight.empty()) break;
     int64_t now = NowNs();
+    // Every publish due now, one frame each, written together (as the Redis
+    // producer writes its pipeline and nats.c its buffer).
+    out.clear();
     while (!stopping && static_cast<int>(inflight.size()) < W) {
       const int64_t due = c.rate_per_producer > 0 ? c.DueNs(k) : now;
       if (due > now) break;
       frame = "{\"type\":\"publish\",\"request_id\":" + std::to_string(k) +
               ",\"event\":" + MakeEvent(c.NextBg(k), c.cfg->sessions, due, c.cfg->size) + "}";
-      if (!ws.Send(frame)) Fail("WebSocket producer: send failed");
+      AppendWsFrame(out, frame);
       inflight[k] = due;
       ++k;
     }
+    if (!out.empty() && !ws.SendFramed(out)) Fail("WebSocket producer: send failed");
     if (!ws.Buffered()) {
       int64_t wait_ns = 100'000'000;
       if (c.rate_per_producer > 0 && !stopping && static_cast<int>(inflight.size()) < W)
@@ -127,17 +131,21 @@ void WsProducer(IngestCtx& c, int port) {
       pollfd pfd{ws.fd(), POLLIN, 0};
       if (ppoll(&pfd, 1, &ts, nullptr) <= 0) continue;
     }
-    if (!ws.Read(&msg)) Fail("WebSocket producer: connection closed");
-    if (msg.rfind("{\"type\":\"ack\"", 0) == 0) {
-      int64_t id = -1;
-      FindInt(msg, "\"request_id\":", 0, &id);
-      auto it = inflight.find(id);
-      if (it == inflight.end()) Fail("WebSocket producer: unexpected ack " + msg);
-      c.Acked(1, NowNs() - it->second);
-      inflight.erase(it);
-    } else if (msg.rfind("{\"type\":\"hello\"", 0) != 0) {
-      Fail("WebSocket producer: unexpected frame " + msg.substr(0, 300));
-    }
+    // One read, then every frame it brought (as the Redis producer drains its
+    // replies), so the next batch of publishes goes out together.
+    do {
+      if (!ws.Read(&msg)) Fail("WebSocket producer: connection closed");
+      if (msg.rfind("{\"type\":\"ack\"", 0) == 0) {
+        int64_t id = -1;
+        FindInt(msg, "\"request_id\":", 0, &id);
+        auto it = inflight.find(id);
+        if (it == inflight.end()) Fail("WebSocket producer: unexpected ack " + msg);
+        c.Acked(1, NowNs() - it->second);
+        inflight.erase(it);
+      } else if (msg.rfind("{\"type\":\"hello\"", 0) != 0) {
+        Fail("WebSocket producer: unexpected frame " + msg.substr(0, 300));
+      }
+    } while (ws.HasFrame());
   }
 }
 
