@@ -23,7 +23,7 @@ std::string EncodeCommittedJson(std::string_view body, int64_t offset, int64_t i
   out += "{\"offset\":";
   out += std::to_string(offset);
   out += ",\"ingested_at\":\"";
-  out += FormatRfc3339Millis(ingested_at_ms);
+  AppendRfc3339Millis(&out, ingested_at_ms);
   out += '"';
   std::string_view members = body.substr(1);  // drops '{', keeps the closing '}'
   if (members.size() > 1) out += ',';

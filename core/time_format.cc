@@ -93,6 +93,12 @@ bool ReadChar(std::string_view text, size_t& pos, char expected) {
 }  // namespace
 
 std::string FormatRfc3339Millis(int64_t epoch_ms) {
+  std::string out;
+  AppendRfc3339Millis(&out, epoch_ms);
+  return out;
+}
+
+void AppendRfc3339Millis(std::string* out, int64_t epoch_ms) {
   // The output format has four year digits: clamp to the years it can express.
   if (epoch_ms < kMinMillis) epoch_ms = kMinMillis;
   if (epoch_ms > kMaxMillis) epoch_ms = kMaxMillis;
@@ -117,7 +123,7 @@ std::string FormatRfc3339Millis(int64_t epoch_ms) {
   buf[19] = '.';
   PutDigits(buf + 20, in_day % 1'000, 3);
   buf[23] = 'Z';
-  return std::string(buf, sizeof(buf));
+  out->append(buf, sizeof(buf));
 }
 
 std::optional<int64_t> ParseRfc3339Millis(std::string_view text) {

@@ -10,6 +10,9 @@ namespace tailbus {
 
 // "2026-11-22T01:48:29.123Z". Always UTC, always millisecond precision.
 std::string FormatRfc3339Millis(int64_t epoch_ms);
+// The same, appended to `out` (no temporary string: the append and delivery
+// paths format one per event).
+void AppendRfc3339Millis(std::string* out, int64_t epoch_ms);
 
 // Parses an RFC 3339 date-time ("2026-11-22T01:48:29Z", "…29.5+02:00",
 // lower-case 't'/'z' and a space separator accepted). Fractions beyond

@@ -66,8 +66,8 @@ void CheckScanPublish(std::string_view text, const std::optional<std::string>& b
              fast->request_id_json.c_str(), dom.request_id_json.c_str());
   DecodeLimits limits;
   limits.max_batch_events = 5;
-  const DecodeResult a = DecodeEvents(fast->events_json, limits, kNowMs);
-  const DecodeResult b = DecodeEvents(dom.events_json, limits, kNowMs);
+  const DecodeResult a = DecodeEvents(fast->events(), limits, kNowMs);
+  const DecodeResult b = DecodeEvents(dom.events(), limits, kNowMs);
   FUZZ_CHECK(a.error_count == b.error_count && a.errors.size() == b.errors.size(),
              "errors %s vs %s", a.ToStatus().ToString().c_str(), b.ToStatus().ToString().c_str());
   for (size_t i = 0; i < a.errors.size(); ++i) {
@@ -108,11 +108,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case ClientMessage::Kind::kPublish:
     case ClientMessage::Kind::kChatMessage: {
-      FUZZ_CHECK(IsJson(m.events_json, false), "events_json: %s", m.events_json.c_str());
-      FUZZ_CHECK(JsonNestingDepth(m.events_json, kMaxMessageDepth) <= kMaxMessageDepth);
+      FUZZ_CHECK(IsJson(m.events(), false), "events_json: %s", std::string(m.events()).c_str());
+      FUZZ_CHECK(JsonNestingDepth(m.events(), kMaxMessageDepth) <= kMaxMessageDepth);
       DecodeLimits limits;
       limits.max_batch_events = 5;
-      DecodeResult r = DecodeEvents(m.events_json, limits, kNowMs);
+      DecodeResult r = DecodeEvents(m.events(), limits, kNowMs);
       if (!r.ok()) {
         FUZZ_CHECK(r.events.empty() && !r.errors.empty());
         const std::string frame =
@@ -123,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(r.events.size() <= 5);
         if (m.kind == ClientMessage::Kind::kChatMessage) {
           FUZZ_CHECK(r.events.size() == 1);
-          if (bound && m.events_json.find("\"session_id\"") == std::string::npos) {
+          if (bound && m.events().find("\"session_id\"") == std::string::npos) {
             FUZZ_CHECK(r.events[0].header.session_id == *bound);
           }
         }

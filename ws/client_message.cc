@@ -150,7 +150,8 @@ namespace client_message_internal {
 // them anyway). Returns nullopt for anything else and whenever the scanner gives up (errors
 // included); ParseClientMessage's DOM path then gives the answer. Where it returns a message,
 // the DOM path would return the same one, but for events_json being the input's own text of
-// the same JSON value instead of its re-serialisation: DecodeEvents reads both alike.
+// the same JSON value instead of its re-serialisation (events_in_text, a view into `text`):
+// DecodeEvents reads both alike.
 std::optional<ClientMessage> ScanPublish(std::string_view text, size_t max_events) {
   json_scan::Scanner s(text, kMaxMessageDepth);
   if (!s.Consume('{')) return std::nullopt;
@@ -208,7 +209,7 @@ std::optional<ClientMessage> ScanPublish(std::string_view text, size_t max_event
   ClientMessage m;
   m.kind = ClientMessage::Kind::kPublish;
   m.request_id_json = std::move(rid);
-  m.events_json.assign(events);
+  m.events_in_text = events;
   return m;
 }
 

@@ -48,7 +48,14 @@ struct ClientMessage {
   };
   Kind kind = Kind::kError;
   std::string request_id_json;  // the client's request_id as JSON text; "" when absent
-  std::string events_json;      // kPublish, kChatMessage
+  std::string events_json;      // kPublish (DOM path), kChatMessage: the events' JSON
+  // kPublish from ScanPublish: the events' JSON inside the parsed text, not
+  // copied (valid while that text is); events_json stays empty.
+  std::string_view events_in_text;
+  // The events' JSON, wherever it is.
+  std::string_view events() const {
+    return events_in_text.empty() ? std::string_view(events_json) : events_in_text;
+  }
   SpecInput subscribe;          // kSubscribe
   std::string_view error_code;  // kError: a wire code (ws/wire.h)
   std::string error_message;    // kError: names the member and the reason
@@ -56,7 +63,8 @@ struct ClientMessage {
 
 // `bound_session`: the session the connection is bound to; a chat message
 // without "session_id" gets it. `max_events_per_publish`: a larger "events"
-// array is refused (too_many_events) without being decoded.
+// array is refused (too_many_events) without being decoded. A kPublish may
+// view `text` (events_in_text): keep `text` alive while the message is used.
 ClientMessage ParseClientMessage(std::string_view text,
                                  const std::optional<std::string>& bound_session,
                                  size_t max_events_per_publish);

@@ -115,7 +115,7 @@ void AppendBatchFrame(std::string* out, std::span<const EventPtr> events, int64_
   *out += "{\"type\":\"batch\",\"count\":";
   AppendInt(out, static_cast<int64_t>(events.size()));
   *out += ",\"timestamp\":\"";
-  *out += FormatRfc3339Millis(now_ms);
+  AppendRfc3339Millis(out, now_ms);
   *out += "\",\"first_offset\":";
   AppendInt(out, events.empty() ? 0 : events.front()->offset);
   *out += ",\"last_offset\":";

@@ -62,7 +62,7 @@ struct Messages {
                         m.request_id_json)) {
           return;
         }
-        Decode(m.events_json, m.request_id_json);
+        Decode(m.events(), m.request_id_json);
         return;
       case ClientMessage::Kind::kSubscribe:
         if (!UnderLimit(&Server::Impl::AllowSubscribe, wire::kSubscribeRateLimited,
@@ -98,7 +98,7 @@ struct Messages {
     s.EnqueueControl(c, "", ErrorFrame(code, message, rid, details));
   }
 
-  void Decode(const std::string& json, const std::string& rid) {
+  void Decode(std::string_view json, const std::string& rid) {
     DecodeLimits limits;
     limits.max_batch_events = s.options_.max_events_per_publish;
     DecodeResult decoded = DecodeEvents(json, limits, NowMillis());
@@ -410,13 +410,22 @@ int Server::Impl::OnWsReceive(Conn* conn, const void* data, size_t len) {
                    wire::kCloseMessageTooBig);
     return 0;
   }
-  if (!conn->rx_binary) conn->rx.append(static_cast<const char*>(data), len);
-  if (!lws_is_final_fragment(conn->wsi)) return 0;
+  if (!lws_is_final_fragment(conn->wsi)) {
+    if (!conn->rx_binary) conn->rx.append(static_cast<const char*>(data), len);
+    return 0;
+  }
   if (conn->rx_binary) {
     Messages{*this, conn}.Error(wire::kBinaryNotSupported,
                                 "binary messages are not supported: send JSON text", {});
     return 0;
   }
+  if (conn->rx.empty()) {
+    // The whole message came in this callback: read it where libwebsockets
+    // holds it (no copy, no reassembly buffer).
+    Messages{*this, conn}.Handle(std::string_view(static_cast<const char*>(data), len));
+    return 0;
+  }
+  conn->rx.append(static_cast<const char*>(data), len);
   std::string message;
   message.swap(conn->rx);  // frees the reassembly buffer when done
   Messages{*this, conn}.Handle(message);

@@ -38,12 +38,12 @@ TEST(ClientMessage, PublishCarriesTheEventsAsJson) {
       R"({"type":"publish","request_id":"r1","event":{"session_id":"s","type":"a"}})", std::nullopt,
       10);
   ASSERT_EQ(one.kind, Kind::kPublish);
-  EXPECT_EQ(one.events_json, R"({"session_id":"s","type":"a"})");
+  EXPECT_EQ(one.events(), R"({"session_id":"s","type":"a"})");
   EXPECT_EQ(one.request_id_json, "\"r1\"");
   ClientMessage many =
       ParseClientMessage(R"({"type":"publish","events":[{},{}]})", std::nullopt, 10);
   ASSERT_EQ(many.kind, Kind::kPublish);
-  EXPECT_EQ(many.events_json, "[{},{}]");
+  EXPECT_EQ(many.events(), "[{},{}]");
 }
 
 // RapidJSON's own conversion reads this as 1.2345678901234566e29; the HTTP
@@ -52,16 +52,16 @@ TEST(ClientMessage, PublishCarriesTheEventsAsJson) {
 TEST(ClientMessage, PublishReadsNumbersExactlyLikeHttp) {
   const std::string event =
       R"({"session_id":"s","type":"a","x":123456789012345678901234567890.0,"y":0.1})";
-  ClientMessage m =
-      ParseClientMessage(R"({"type":"publish","event":)" + event + "}", std::nullopt, 10);
+  const std::string frame = R"({"type":"publish","event":)" + event + "}";
+  ClientMessage m = ParseClientMessage(frame, std::nullopt, 10);
   ASSERT_EQ(m.kind, Kind::kPublish);
   // Read back with strtod (correctly rounded), not with RapidJSON.
-  const size_t x = m.events_json.find(R"("x":)");
-  ASSERT_NE(x, std::string::npos) << m.events_json;
-  EXPECT_EQ(std::strtod(m.events_json.c_str() + x + 4, nullptr),
+  const size_t x = m.events().find(R"("x":)");
+  ASSERT_NE(x, std::string::npos) << m.events();
+  EXPECT_EQ(std::strtod(std::string(m.events()).c_str() + x + 4, nullptr),
             std::strtod("123456789012345678901234567890.0", nullptr))
-      << m.events_json;
-  EXPECT_NE(m.events_json.find(R"("y":0.1)"), std::string::npos) << m.events_json;
+      << m.events();
+  EXPECT_NE(m.events().find(R"("y":0.1)"), std::string::npos) << m.events();
 }
 
 TEST(ClientMessage, PublishOverTheEventLimitIsTooManyEvents) {
@@ -77,7 +77,7 @@ TEST(ClientMessage, ChatMessageGetsTheBoundSessionAndLosesRequestId) {
                                        std::string("chat-1"), 10);
   ASSERT_EQ(m.kind, Kind::kChatMessage);
   EXPECT_EQ(m.request_id_json, "5");
-  EXPECT_EQ(m.events_json, R"({"type":"message","content":"hi","session_id":"chat-1"})");
+  EXPECT_EQ(m.events(), R"({"type":"message","content":"hi","session_id":"chat-1"})");
 }
 
 TEST(ClientMessage, SubscribeMembersAndErrorsNamingThem) {
@@ -107,7 +107,7 @@ TEST(ClientMessage, SubscribeMembersAndErrorsNamingThem) {
 // --- The publish fast path (ScanPublish): one pass, the events handed on as the frame's text.
 
 // The decoded events of a publish, as the server stores them (bodies; ids and times given).
-std::vector<std::string> Bodies(const std::string& events_json) {
+std::vector<std::string> Bodies(std::string_view events_json) {
   DecodeResult r = DecodeEvents(events_json, DecodeLimits{}, 1'795'310'909'123);
   std::vector<std::string> out;
   if (!r.ok()) return {"ERROR: " + r.ToStatus().ToString()};
@@ -119,14 +119,17 @@ TEST(ClientMessage, PublishHandsOnTheEventsAsTheFramesOwnText) {
   const std::string events =
       R"([ {"session_id":"s","type":"a","event_id":"e","timestamp":1, "x" : 1.50 },)"
       R"({"session_id":"s","type":"b","event_id":"f","timestamp":2,"m":"\u00e9\/"} ])";
-  ClientMessage m = ParseClientMessage(
-      R"({"type":"publish", "request_id" : {"b":[1, 2.50, "\u0041"]},"events":)" + events + "}",
-      std::nullopt, 10);
+  const std::string frame =
+      R"({"type":"publish", "request_id" : {"b":[1, 2.50, "\u0041"]},"events":)" + events + "}";
+  ClientMessage m = ParseClientMessage(frame, std::nullopt, 10);
   ASSERT_EQ(m.kind, Kind::kPublish) << m.error_message;
-  EXPECT_EQ(m.events_json, events);
+  // A view into the frame itself: no copy.
+  EXPECT_EQ(m.events(), events);
+  EXPECT_GE(m.events().data(), frame.data());
+  EXPECT_LE(m.events().data() + m.events().size(), frame.data() + frame.size());
   EXPECT_EQ(m.request_id_json, R"({"b":[1,2.5,"A"]})");  // re-serialised, as before
   // Stored exactly as the canonical (re-serialised) text would be.
-  EXPECT_EQ(Bodies(m.events_json),
+  EXPECT_EQ(Bodies(m.events()),
             Bodies(R"([{"session_id":"s","type":"a","event_id":"e","timestamp":1,"x":1.5},)"
                    R"({"session_id":"s","type":"b","event_id":"f","timestamp":2,"m":"\u00e9/"}])"));
 }
@@ -138,12 +141,12 @@ TEST(ClientMessage, PublishWithEventsAndEventUsesEventsWhereverItIs) {
        }) {
     ClientMessage m = ParseClientMessage(frame, std::nullopt, 10);
     ASSERT_EQ(m.kind, Kind::kPublish) << frame;
-    EXPECT_EQ(m.events_json, R"([{"y":2}])") << frame;
+    EXPECT_EQ(m.events(), R"([{"y":2}])") << frame;
   }
   ClientMessage object = ParseClientMessage(
       R"({"type":"publish","event":{"x":1},"events":{"y":2}})", std::nullopt, 10);
   ASSERT_EQ(object.kind, Kind::kPublish);
-  EXPECT_EQ(object.events_json, R"({"y":2})");
+  EXPECT_EQ(object.events(), R"({"y":2})");
 }
 
 TEST(ClientMessage, PublishWithADuplicatedMemberTakesTheFirstAsBefore) {
@@ -151,7 +154,7 @@ TEST(ClientMessage, PublishWithADuplicatedMemberTakesTheFirstAsBefore) {
       R"({"type":"publish","events":[{"a":1}],"events":[{"b":2}],"request_id":1,"request_id":2})",
       std::nullopt, 10);
   ASSERT_EQ(m.kind, Kind::kPublish);
-  EXPECT_EQ(m.events_json, R"([{"a":1}])");
+  EXPECT_EQ(m.events(), R"([{"a":1}])");
   EXPECT_EQ(m.request_id_json, "1");
 }
 
@@ -170,16 +173,16 @@ TEST(ClientMessage, PublishWithInvalidUtf8InAnEventKeepsItsDecoderError) {
       "\"a\",\"x\":\"\xC0\xAF\"}}";
   ClientMessage m = ParseClientMessage(frame, std::nullopt, 10);
   ASSERT_EQ(m.kind, Kind::kPublish);
-  EXPECT_EQ(m.events_json, "{\"session_id\":\"s\",\"type\":\"a\",\"x\":\"\xC0\xAF\"}");
-  EXPECT_EQ(Bodies(m.events_json), std::vector<std::string>{"ERROR: InvalidArgument: body: "
-                                                            "invalid UTF-8 at byte 34"});
+  EXPECT_EQ(m.events(), "{\"session_id\":\"s\",\"type\":\"a\",\"x\":\"\xC0\xAF\"}");
+  EXPECT_EQ(Bodies(m.events()), std::vector<std::string>{"ERROR: InvalidArgument: body: "
+                                                         "invalid UTF-8 at byte 34"});
 }
 
 TEST(ClientMessage, PublishWithAnEscapedTypeIsStillAPublish) {
   ClientMessage m =
       ParseClientMessage(R"({"type":"publ\u0069sh","events":[{"a":1}]})", std::nullopt, 10);
   ASSERT_EQ(m.kind, Kind::kPublish);
-  EXPECT_EQ(m.events_json, R"([{"a":1}])");
+  EXPECT_EQ(m.events(), R"([{"a":1}])");
 }
 
 TEST(ClientMessage, PublishAtTheEventLimitPassesAndOneMoreIsTooManyEvents) {
