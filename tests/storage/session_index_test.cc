@@ -357,6 +357,37 @@ TEST(SessionIndexTest, MigratesVersion3FileListingOffsetsAndRecoveringItsBuffere
   EXPECT_EQ(Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000)), want);
 }
 
+TEST(SessionIndexTest, MigratesVersion4FileLeftByACrashByItsVersionAlone) {
+  // Version 4 wrote every buffered session at once, so its crash state is
+  // one this build recovers as it is: only user_version changes.
+  TempDir dir;
+  const std::string path = dir.File("old.db");
+  const Filter s3 = ParseOrDie(R"({"session_ids":["s3"]})");
+  std::vector<int64_t> want;
+  {
+    StorageOptions o = FlushEvery1000();
+    o.session_flush_events = int64_t{1} << 40;
+    auto store = OpenOrDie(dir.File("live.db"), o);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
+    ASSERT_TRUE(store->Flush().ok());
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
+    want = Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000));
+    CopyLogFiles(dir.File("live.db"), path);
+  }
+  {
+    RawDb raw(path);
+    raw.Exec("PRAGMA user_version = 4");
+  }
+  auto store = OpenOrDie(path, FlushEvery1000());
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(SchemaVersion()));
+  ExpectSchemaLikeNewFile(raw, dir);
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "3000");
+  EXPECT_EQ(raw.Query("SELECT sum(event_count) FROM sessions"), "3000");
+  EXPECT_EQ(Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000)), want);
+  EXPECT_EQ(store->NewReader()->GetSession("s3")->event_count, 420);
+}
+
 TEST(SessionIndexTest, ReadOnlyOpenReadsVersion1FileWithoutChangingIt) {
   TempDir dir;
   const std::string path = dir.File("old.db");
