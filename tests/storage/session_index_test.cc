@@ -319,29 +319,30 @@ TEST(SessionIndexTest, MigratesVersion1FileWhenOpenedForWriting) {
   EXPECT_EQ(reader->Stats()->event_count, 44);
 }
 
+// 3,000 events over 7 sessions, all written at 2,000, copied to `path` as a
+// crash leaves them: sessions_through 2,000 and the rest in no segment (as
+// versions 3 and 4 wrote them: every session at once). Returns s3's offsets.
+std::vector<int64_t> CrashCopyWrittenAt2000(TempDir& dir, const std::string& path,
+                                            const Filter& s3) {
+  StorageOptions o = FlushEvery1000();
+  o.session_flush_events = int64_t{1} << 40;
+  auto store = OpenOrDie(dir.File("live.db"), o);
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(AppendMany(*store, 100, 7).ok());
+  EXPECT_TRUE(store->Flush().ok());
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(AppendMany(*store, 100, 7).ok());
+  std::vector<int64_t> offsets = Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000));
+  EXPECT_EQ(offsets.size(), 420u);
+  CopyLogFiles(dir.File("live.db"), path);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "2000");
+  return offsets;
+}
+
 TEST(SessionIndexTest, MigratesVersion3FileListingOffsetsAndRecoveringItsBufferedTail) {
   TempDir dir;
   const std::string path = dir.File("old.db");
   const Filter s3 = ParseOrDie(R"({"session_ids":["s3"]})");
-  std::vector<int64_t> want;
-  {
-    // 3,000 events over 7 sessions, all written at 2,000: the file as a
-    // crash leaves it has sessions_through 2,000 and the rest in no segment
-    // (as version 3 wrote them: every session at once).
-    StorageOptions o = FlushEvery1000();
-    o.session_flush_events = int64_t{1} << 40;
-    auto store = OpenOrDie(dir.File("live.db"), o);
-    for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
-    ASSERT_TRUE(store->Flush().ok());
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
-    want = Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000));
-    ASSERT_EQ(want.size(), 420u);
-    CopyLogFiles(dir.File("live.db"), path);
-  }
-  {
-    RawDb raw(path);
-    ASSERT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "2000");
-  }
+  const std::vector<int64_t> want = CrashCopyWrittenAt2000(dir, path, s3);
   DowngradeToVersion3(path);
 
   auto store = OpenOrDie(path, FlushEvery1000());
@@ -363,17 +364,7 @@ TEST(SessionIndexTest, MigratesVersion4FileLeftByACrashByItsVersionAlone) {
   TempDir dir;
   const std::string path = dir.File("old.db");
   const Filter s3 = ParseOrDie(R"({"session_ids":["s3"]})");
-  std::vector<int64_t> want;
-  {
-    StorageOptions o = FlushEvery1000();
-    o.session_flush_events = int64_t{1} << 40;
-    auto store = OpenOrDie(dir.File("live.db"), o);
-    for (int i = 0; i < 20; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
-    ASSERT_TRUE(store->Flush().ok());
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(AppendMany(*store, 100, 7).ok());
-    want = Offsets(*store->NewReader()->Read(0, s3, 10'000, 10'000));
-    CopyLogFiles(dir.File("live.db"), path);
-  }
+  const std::vector<int64_t> want = CrashCopyWrittenAt2000(dir, path, s3);
   {
     RawDb raw(path);
     raw.Exec("PRAGMA user_version = 4");
