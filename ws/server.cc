@@ -91,11 +91,10 @@ void Mailbox::Wake() {
   if (context_ != nullptr) lws_cancel_service(context_);
 }
 
-std::vector<Completion> Mailbox::Drain() {
-  std::vector<Completion> out;
+void Mailbox::Drain(std::vector<Completion>* out) {
+  out->clear();
   std::lock_guard lock(mu_);
-  out.swap(items_);
-  return out;
+  out->swap(items_);
 }
 
 void Mailbox::Detach() {
@@ -698,7 +697,8 @@ void Server::Impl::OnWake() {
 }
 
 void Server::Impl::DrainMailbox() {
-  for (Completion& done : mailbox_->Drain()) {
+  mailbox_->Drain(&drained_);
+  for (Completion& done : drained_) {
     if (done.append) {
       if (done.append->ok()) {
         metrics_.appended_events += done.append->value().size();
@@ -719,6 +719,7 @@ void Server::Impl::DrainMailbox() {
         break;
     }
   }
+  drained_.clear();  // keeps the capacity for the next swap
 }
 
 void Server::Impl::RunDispatcher() {

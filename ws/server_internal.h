@@ -68,7 +68,10 @@ class Mailbox {
   explicit Mailbox(lws_context* context) : context_(context) {}
   void Post(Completion completion);
   void Wake();
-  std::vector<Completion> Drain();
+  // Swaps the posted completions into `*out` (cleared first). The caller
+  // passes the same vector each time, so both sides keep their capacity: a
+  // commit of hundreds of publishes does not regrow the mailbox from empty.
+  void Drain(std::vector<Completion>* out);
   void Detach();
 
  private:
@@ -396,6 +399,7 @@ class Server::Impl {
   lws_retry_bo_t retry_{};
   std::string iface_;
   std::shared_ptr<Mailbox> mailbox_;
+  std::vector<Completion> drained_;  // DrainMailbox's buffer, kept for its capacity
   Worker worker_;
   int wakeup_id_ = -1;
   std::atomic<bool> stop_requested_{false};
