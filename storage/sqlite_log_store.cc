@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -695,16 +696,26 @@ Status SqliteLogStore::WriteSession(int64_t key, const SessionDelta* delta,
 Status SqliteLogStore::WriteDueSessions(int64_t head_after, int64_t& through,
                                         std::string_view context) {
   const int64_t now = SteadyMillis();
-  agg_by_key_.clear();
   agg_queued_.assign(aggs_.size(), 0);
   agg_written_.assign(aggs_.size(), 0);
   for (size_t i = 0; i < aggs_.size(); ++i) {
     const SessionAgg& a = aggs_[i];
-    agg_by_key_.emplace(a.key, static_cast<uint32_t>(i));
     agg_queued_[i] = flush_queue_.Stage(a.key, a.first_offset, a.count, now);
   }
   staged_ = true;
   flushed_ = flush_queue_.DuePrefix(now);
+  // Most appends write nothing. Then the queue's front is unchanged (or, when
+  // it was empty, this batch's first session, queued at head + 1), so
+  // `through` stays sessions_through_.
+  if (flushed_ == 0) {
+    assert(flush_queue_.WrittenThroughAfter(0, head_after) == sessions_through_);
+    return Status::Ok();
+  }
+  // Which written sessions have events in this batch too.
+  agg_by_key_.clear();
+  for (size_t i = 0; i < aggs_.size(); ++i) {
+    agg_by_key_.emplace(aggs_[i].key, static_cast<uint32_t>(i));
+  }
   // Only the writer mutates the buffer, so reading it needs no lock.
   const PendingSessions& pending = shared_->pending;
   for (size_t i = 0; i < flushed_; ++i) {
