@@ -57,10 +57,10 @@ class DeletedSessions {
   std::atomic<size_t> size_{0};
 };
 
-// What a session's events since meta 'sessions_through' add to its sessions
-// row. The writer buffers these instead of rewriting the row in every commit
-// (one UPDATE per session per commit was ~30% of the append path); see
-// schema.sql on sessions_through.
+// What a session's buffered events (those after its newest session_segments
+// row) add to its sessions row. The writer buffers these instead of rewriting
+// the row in every commit (one UPDATE per session per commit was ~30% of the
+// append path); see schema.sql's invariants and storage/session_flush_queue.h.
 struct SessionDelta {
   int64_t last_offset = 0;  // newest offset (>= the row's)
   int64_t min_time_ms = 0;  // smallest timestamp among the buffered events
@@ -92,14 +92,14 @@ struct SessionDelta {
 // that in-process readers report exact summaries. Only the writer mutates it,
 // always holding `mu`; a reader holds `mu` while it reads sessions rows and
 // looks deltas up, and the writer holds it across the COMMIT that writes
-// deltas into the rows and the clear that follows, so a reader never counts
+// deltas into the rows and the erase that follows, so a reader never counts
 // a delta twice or not at all.
 //
 // `offsets` is the per-session index of the same events (schema.sql,
-// session_segments): each buffered session's offsets after sessions_through,
-// ascending. Readers of the writer's own process take the sessions they read
+// session_segments): each buffered session's offsets after its newest
+// segment, ascending. Readers of the writer's own process take the sessions they read
 // from it, under `mu`, with their snapshot; it is written to session_segments
-// and cleared in the same steps as `deltas`.
+// and erased in the same steps as `deltas`.
 struct PendingSessions {
   mutable std::mutex mu;
   std::unordered_map<int64_t, SessionDelta> deltas;           // guarded by mu

@@ -172,7 +172,7 @@ class SqliteLogReader final : public LogReader {
     int64_t key;
     const std::string* id;  // the filter's session id; outlives the read
     // In the writer's process: its buffered offsets after the read's `after`
-    // (all after sessions_through), at most SessionOffsetsWanted().
+    // (all after its newest segment), at most SessionOffsetsWanted().
     std::vector<int64_t> buffered;
   };
   // Appends to `out` at most `max` offsets of session `key` in
@@ -180,8 +180,9 @@ class SqliteLogReader final : public LogReader {
   Status CollectSegmentOffsets(int64_t key, int64_t after, int64_t through, size_t max,
                                std::vector<int64_t>& out);
   // `keys`: visible sessions only (soft-deleted ones already left out).
-  // `buffered_tail`: their `buffered` lists hold every offset after
-  // sessions_through (the writer's process); otherwise the read stops there.
+  // `buffered_tail`: their `buffered` lists hold every offset session_segments
+  // does not (the writer's process); otherwise the read stops at
+  // sessions_through.
   Status ScanBySessions(const std::vector<SessionSpan>& keys, int64_t after, const Bounds& bounds,
                         bool buffered_tail, const Filter& filter, size_t limit, size_t max_scan,
                         ReadDetail detail, ReadPage& page);
@@ -374,9 +375,9 @@ Result<ReadPage> SqliteLogReader::Read(int64_t after, const Filter& filter, size
   const std::vector<std::string>& ids = filter.session_ids();
   const bool by_sessions =
       !ids.empty() && ids.size() <= kMaxMergedSessions && shared_->schema_version >= 4;
-  // In the writer's process its buffer lists the offsets after
-  // sessions_through: they are copied with the snapshot, under the lock the
-  // writer holds across the commits that move it (see BeginWithDeltas).
+  // In the writer's process its buffer lists each session's offsets not yet
+  // in session_segments: they are copied with the snapshot, under the lock
+  // the writer holds across the commits that write them (see BeginWithDeltas).
   const bool buffered_tail = by_sessions && !shared_->options.read_only;
   std::unique_lock<std::mutex> lock;
   if (buffered_tail) lock = std::unique_lock(shared_->pending.mu);
@@ -499,7 +500,7 @@ Status SqliteLogReader::ScanBySessions(const std::vector<SessionSpan>& keys, int
                                        const Filter& filter, size_t limit, size_t max_scan,
                                        ReadDetail detail, ReadPage& page) {
   // The offsets to examine, ascending: each session's from session_segments
-  // (up to sessions_through) then its buffered ones, at most `want` per
+  // (up to `through`, below) then its buffered ones, at most `want` per
   // session. A session cut there caps the read at its last collected offset:
   // past it, that session's offsets were not all collected.
   const bool match_all = EveryListedRowMatches(filter);

@@ -196,8 +196,9 @@ class SqliteLogStore final : public LogStore {
   // Reads the meta rows and derived state into memory. Called once by Open.
   Status LoadState();
   Status PrepareStatements();
-  // Rebuilds the deltas of events after sessions_through_ (left by a crash)
-  // into shared_->pending, then, when writable, flushes them.
+  // Rebuilds the deltas of events after sessions_through_ that are past their
+  // session's newest segment (left by a crash) into shared_->pending, then,
+  // when writable, flushes them.
   Status RecoverSessionDeltas();
 
   Status CheckWritable(std::string_view what) const;
