@@ -330,3 +330,52 @@ TEST(SessionSummaryTest, ListSessionsOrdersWrittenAndBufferedSessionsByActivity)
 
 }  // namespace
 }  // namespace tailbus::testing
+
+namespace tailbus::testing {
+namespace {
+
+TEST(SessionSummaryTest, AppendFailingWhileWritingSessionsLeavesTheBufferAsItWas) {
+  TempDir dir;
+  const std::string path = dir.File("log.db");
+  StorageOptions o = Buffering();
+  o.session_flush_events = 10;
+  auto store = OpenOrDie(path, o);
+  auto reader = store->NewReader();
+  ASSERT_TRUE(AppendMany(*store, 3, 3).ok());  // s0, s1, s2 at 1, 2, 3: buffered
+  RawDb raw(path);
+  // A real write failure after the batch's sessions were queued: 8 events of
+  // a new session bring the buffer to 11, so the append writes every session,
+  // and the segment insert fails.
+  raw.Exec(
+      "CREATE TRIGGER fail_segments BEFORE INSERT ON session_segments "
+      "BEGIN SELECT RAISE(ABORT, 'injected fault'); END;");
+  Batch big;
+  for (int i = 0; i < 8; ++i) big.Add(Ev("s9"));
+  Status st = AppendBatch(*store, big);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("injected fault"), std::string::npos) << st.ToString();
+  EXPECT_EQ(store->head(), 3);
+  EXPECT_EQ(reader->GetSession("s9").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "0");
+  raw.Exec("DROP TRIGGER fail_segments");
+
+  // The failed batch left nothing buffered: 4 events are below the bound, so
+  // this append writes no session.
+  Batch one;
+  one.Add(Ev("s0"));
+  ASSERT_TRUE(AppendBatch(*store, one).ok());
+  EXPECT_EQ(store->head(), 4);
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "0");
+  EXPECT_EQ(raw.Query("SELECT sum(event_count) FROM sessions"), "0");
+  EXPECT_EQ(reader->GetSession("s0")->event_count, 2);
+  const Filter s0 = ParseOrDie(R"({"session_ids":["s0"]})");
+  EXPECT_EQ(Offsets(ReadAllPages(*reader, 0, 4, s0, 10, 100)), (std::vector<int64_t>{1, 4}));
+  // Written, each event once.
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(raw.Query("SELECT value FROM meta WHERE key = 'sessions_through'"), "4");
+  EXPECT_EQ(raw.Query("SELECT sum(event_count) FROM sessions"), "4");
+  EXPECT_EQ(reader->GetSession("s0")->event_count, 2);
+}
+
+}  // namespace
+}  // namespace tailbus::testing
